@@ -1,0 +1,191 @@
+"""The ``nightcramp`` command line.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.  Each
+subcommand lives in the module that owns it and is imported only when used,
+so ``nightcramp replay`` never pays for paho or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+from firmware import __version__
+from firmware.errors import ConfigError, NightcrampError, RecordingError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+# subcommand -> "module:function"; each function takes the parsed args and returns an exit code.
+COMMANDS = {
+    "run": "service.daemon:cmd_run",
+    "demo": "service.demo:cmd_demo",
+    "simulate": "service.simulate:cmd_simulate",
+    "replay": "service.replay:cmd_replay",
+    "record": "service.record:cmd_record",
+    "log": "service.morning:cmd_log",
+    "history": "service.morning:cmd_history",
+    "doctor": "service.doctor:cmd_doctor",
+    "test-alert": "service.testalert:cmd_test_alert",
+    "config": "service.cli:cmd_config",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a one-line message (its default), never a traceback."""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nightcramp",
+        description="Night-time leg-cramp alerts for the Raspberry Pi: a shin-worn accelerometer, "
+        "MQTT events for Home Assistant, and a morning log.",
+    )
+    parser.add_argument("--version", action="version", version=f"nightcramp {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (-vv: also libraries)")
+    common.add_argument("--config", metavar="FILE", help="configuration file (default: $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", parents=[common], help="run the service")
+    p.add_argument("--simulate", action="store_true", help="use emulated hardware driven by the night simulator")
+    p.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
+    p.add_argument("--cramps", type=_non_negative_int, default=None, help="cramps in the simulated night (default: 2)")
+    p.add_argument("--speed", type=_positive_float, default=1.0, help="run simulated time X times faster")
+    p.add_argument("--duration", type=_positive_float, default=None, metavar="S",
+                   help="stop after S seconds of (simulated) time")
+
+    p = sub.add_parser("demo", parents=[common], help="a simulated night end to end in about a minute")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed")
+    p.add_argument("--cramps", type=_non_negative_int, default=2, help="cramps in the night")
+    p.add_argument("--seconds", type=_positive_float, default=60.0, help="real seconds the night takes")
+
+    p = sub.add_parser("simulate", parents=[common], help="write a simulated night as a recording")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write (.csv or .csv.gz)")
+    p.add_argument("--hours", type=_positive_float, default=8.0)
+    p.add_argument("--cramps", type=_non_negative_int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate", type=_positive_float, default=50.0, metavar="HZ", help="sample rate, 20-200 Hz")
+    p.add_argument("--sensor", default="mpu6050", metavar="NAME", help="mpu6050, adxl345 or lis3dh")
+    p.add_argument("--sleeper", default="normal", help="sleeper type: calm, normal, restless, plm, walker")
+
+    p = sub.add_parser("replay", parents=[common], help="run the detector on a recording; JSON lines on stdout")
+    p.add_argument("file", metavar="FILE", help="recording (.csv or .csv.gz)")
+
+    p = sub.add_parser("record", parents=[common], help="record the sensor into the recording format")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--seconds", type=_positive_float, default=60.0)
+    p.add_argument("--simulate", action="store_true", help="record from emulated hardware")
+
+    p = sub.add_parser("log", parents=[common], help="show the morning log of a night")
+    p.add_argument("--date", metavar="D", help="night to show, by the date it started (YYYY-MM-DD); default: last night")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    p = sub.add_parser("history", parents=[common], help="trend over past nights")
+    p.add_argument("--days", type=_non_negative_int, default=30)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = sub.add_parser("doctor", parents=[common], help="check the set-up and say how to fix it")
+    p.add_argument("--simulate", action="store_true", help="check against emulated hardware")
+
+    sub.add_parser("test-alert", parents=[common], help="send a test alert through the configured broker")
+
+    p = sub.add_parser("config", parents=[common], help="example configuration, or check one")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
+    csub.add_parser("example", help="print a fully commented example configuration")
+    c = csub.add_parser("check", help="validate a configuration file")
+    c.add_argument("file", nargs="?", metavar="FILE")
+    c.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from service import config as cfg
+
+    if args.config_command == "example":
+        sys.stdout.write(cfg.example())
+        return EXIT_OK
+    if args.config_command == "check":
+        path = args.file or args.config
+        config = cfg.load(path)
+        json.dump(cfg.redacted(config), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        print(f"{config.source}: ok", file=sys.stderr)
+        if config.mqtt.host and not config.mqtt.tls and (config.mqtt.password or config.mqtt.password_file):
+            if config.mqtt.host not in ("localhost", "127.0.0.1", "::1"):
+                print(f"warning: mqtt password would travel unencrypted to {config.mqtt.host}; set mqtt.tls = true",
+                      file=sys.stderr)
+        return EXIT_OK
+    print("usage: nightcramp config {example,check} [FILE]", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service import logsetup
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    logsetup.setup(getattr(args, "verbose", 0))
+    module_name, func_name = COMMANDS[args.command].split(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        log.debug("cannot load %s", COMMANDS[args.command], exc_info=True)
+        print(f"nightcramp {args.command}: not available in this build ({exc})", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        return int(func(args) or 0)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except RecordingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NightcrampError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `nightcramp replay x.csv | head`: not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # a bug: one clear line, the traceback only with -v
+        log.debug("unexpected error", exc_info=True)
+        print(f"nightcramp {args.command}: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,590 @@
+"""Configuration: one TOML file read once into typed, frozen dataclasses.
+
+Every field is documented next to its default in :data:`SCHEMA`, and the same
+text produces ``nightcramp config example``.  Loading reports every problem at
+once with its key path (``mqtt.port: must be between 1 and 65535, got 0``) and
+raises :class:`~firmware.errors.ConfigError`; nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from firmware.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/nightcramp/config.toml")
+CONFIG_ENV = "NIGHTCRAMP_CONFIG"
+
+ACCEL_CHIPS = ("auto", "mpu6050", "adxl345", "lis3dh")
+TEMP_SENSORS = ("auto", "bme280", "sht3x", "tmp102", "ds18b20", "none")
+SENSITIVITIES = ("low", "normal", "high")
+STRETCHES = ("calf", "foot", "hamstring")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_LEG_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+_HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+# ---------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str = "nightcramp"
+    name: str = "nightcramp"
+
+
+@dataclass(frozen=True)
+class LegSensor:
+    """One accelerometer worn on one shin."""
+
+    name: str = "leg"
+    chip: str = "auto"
+    address: int | None = None  # None: probe the chip's known addresses
+
+
+@dataclass(frozen=True)
+class AccelerometerConfig:
+    i2c_bus: int = 1
+    chip: str = "auto"
+    address: int | None = None
+    leg: str = "leg"
+    rate_hz: int = 50
+    range_g: int = 4
+    drain_interval_s: float = 0.2
+    fault_after_s: float = 10.0
+    stuck_after_s: float = 60.0
+    legs: tuple[LegSensor, ...] = ()
+
+    @property
+    def sensors(self) -> tuple[LegSensor, ...]:
+        """The sensors to open: the ``[[legs]]`` list, or the single one described here."""
+        if self.legs:
+            return self.legs
+        return (LegSensor(name=self.leg, chip=self.chip, address=self.address),)
+
+
+@dataclass(frozen=True)
+class TemperatureConfig:
+    sensor: str = "auto"
+    address: int | None = None
+    interval_s: float = 60.0
+    w1_devices: str = "/sys/bus/w1/devices"
+
+
+@dataclass(frozen=True)
+class GPIOConfig:
+    button_pin: int | None = None
+    led_pin: int | None = None
+    buzzer_pin: int | None = None
+    long_press_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class NightConfig:
+    start: dtime = dtime(22, 0)
+    end: dtime = dtime(7, 30)
+    timezone: str = ""  # empty: the system's local time zone
+
+    def tzinfo(self):
+        """The configured zone, or the system's local zone."""
+        if self.timezone:
+            return ZoneInfo(self.timezone)
+        return _local_zone()
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    sensitivity: str = "normal"
+
+
+@dataclass(frozen=True)
+class PromptsConfig:
+    warm_compress: bool = True
+    warm_compress_after_s: float = 0.0
+    stretch: bool = True
+    stretch_after_s: float = 10.0
+    stretch_name: str = "calf"
+    stretch_hold_s: float = 30.0
+    cold_room_c: float = 18.0
+    hot_room_c: float = 24.0
+    update_interval_s: float = 15.0
+    local_alert_after_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class MQTTConfig:
+    host: str = ""  # empty: no broker, events are kept in the outbox and logged
+    port: int = 1883
+    username: str = ""
+    password: str = field(default="", repr=False)
+    password_file: str = ""
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    base_topic: str = ""  # empty: nightcramp/<device.id>
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    client_id: str = ""  # empty: nightcramp-<device.id>
+    keepalive_s: int = 60
+    outbox_max_events: int = 10000
+
+    def __repr__(self) -> str:  # never show secrets, even in a debugger or a traceback
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name == 'password' and self.password else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"MQTTConfig({shown})"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    state_dir: str = ""  # empty: $STATE_DIRECTORY, else /var/lib/nightcramp (root) or ~/.local/state/nightcramp
+    retention_days: int = 365
+    detail_retention_days: int = 14
+    flush_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    device: DeviceConfig = DeviceConfig()
+    accelerometer: AccelerometerConfig = AccelerometerConfig()
+    temperature: TemperatureConfig = TemperatureConfig()
+    gpio: GPIOConfig = GPIOConfig()
+    night: NightConfig = NightConfig()
+    detection: DetectionConfig = DetectionConfig()
+    prompts: PromptsConfig = PromptsConfig()
+    mqtt: MQTTConfig = MQTTConfig()
+    storage: StorageConfig = StorageConfig()
+    source: str = "<defaults>"
+
+    @property
+    def base_topic(self) -> str:
+        return self.mqtt.base_topic or f"nightcramp/{self.device.id}"
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"nightcramp-{self.device.id}"
+
+    @property
+    def state_dir(self) -> Path:
+        if self.storage.state_dir:
+            return Path(self.storage.state_dir)
+        env = os.environ.get("STATE_DIRECTORY")
+        if env:
+            return Path(env.split(":")[0])
+        if os.geteuid() == 0:
+            return Path("/var/lib/nightcramp")
+        return Path.home() / ".local" / "state" / "nightcramp"
+
+    def mqtt_password(self) -> str:
+        """The broker password, read from ``password_file`` when given (never logged)."""
+        if self.mqtt.password_file:
+            try:
+                return Path(self.mqtt.password_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"mqtt.password_file: cannot read {self.mqtt.password_file}: {exc.strerror}") from None
+        return self.mqtt.password
+
+
+# ---------------------------------------------------------------- schema
+#
+# One entry per key: (type-check/convert function, default as TOML text, comment).
+# The converters raise ValueError with a message that follows the key path.
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"must be an integer, got {_tname(v)}")
+        if not lo <= v <= hi:
+            raise ValueError(f"must be between {lo} and {hi}, got {v}")
+        return v
+
+    return check
+
+
+def _float_range(lo: float, hi: float) -> Callable[[Any], float]:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"must be a number, got {_tname(v)}")
+        if not lo <= v <= hi:
+            raise ValueError(f"must be between {lo:g} and {hi:g}, got {v}")
+        return float(v)
+
+    return check
+
+
+def _choice(options: tuple, kind=str) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, kind):
+            raise ValueError(f"must be one of {', '.join(map(str, options))}, got {_tname(v)}")
+        if v not in options:
+            raise ValueError(f"must be one of {', '.join(map(str, options))}, got {v!r}")
+        return v
+
+    return check
+
+
+def _string(max_len: int = 256, pattern: re.Pattern | None = None, hint: str = "") -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(f"must be a string, got {_tname(v)}")
+        if len(v) > max_len:
+            raise ValueError(f"must be at most {max_len} characters")
+        if pattern is not None and not pattern.match(v):
+            raise ValueError(f"{hint}, got {v!r}")
+        return v
+
+    return check
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, got {_tname(v)}")
+    return v
+
+
+def _address(v: Any) -> int | None:
+    if v == "auto":
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f'must be "auto" or an I2C address such as 0x68, got {_tname(v)}')
+    if not 0x03 <= v <= 0x77:
+        raise ValueError(f"must be a 7-bit I2C address between 0x03 and 0x77, got {v:#x}")
+    return v
+
+
+def _pin(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"must be a BCM GPIO number (0-27), got {_tname(v)}")
+    if not 0 <= v <= 27:
+        raise ValueError(f"must be a BCM GPIO number between 0 and 27, got {v}")
+    return v
+
+
+def _hhmm(v: Any) -> dtime:
+    if not isinstance(v, str) or not _HHMM_RE.match(v):
+        raise ValueError(f'must be a 24-hour time "HH:MM", got {v!r}')
+    h, m = v.split(":")
+    return dtime(int(h), int(m))
+
+
+def _zone(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a time zone name such as \"Europe/Berlin\", got {_tname(v)}")
+    if v:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as \"Europe/Berlin\")") from None
+    return v
+
+
+def _path(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a path string, got {_tname(v)}")
+    return v
+
+
+def _topic(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a string, got {_tname(v)}")
+    if any(c in v for c in "#+\x00") or v.startswith("/") or v.endswith("/"):
+        raise ValueError(f"must be an MQTT topic without wildcards or leading/trailing '/', got {v!r}")
+    return v
+
+
+def _tname(v: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "a table"}.get(
+        type(v), type(v).__name__
+    )
+
+
+Spec = tuple[Callable[[Any], Any], str, str]
+
+SCHEMA: dict[str, dict[str, Spec]] = {
+    "device": {
+        "id": (_string(32, _ID_RE, "must be lowercase letters, digits, '-' or '_' (max 32)"), '"nightcramp"',
+               "Unique per bed: used in MQTT topics and Home Assistant ids. Lowercase letters, digits, - and _."),
+        "name": (_string(64), '"nightcramp"', "Name shown in Home Assistant."),
+    },
+    "accelerometer": {
+        "i2c_bus": (_int_range(0, 99), "1", "I2C bus number: 1 is GPIO2 (SDA) / GPIO3 (SCL) on every Pi since the B+."),
+        "chip": (_choice(ACCEL_CHIPS), '"auto"', "auto probes the known addresses; or mpu6050, adxl345, lis3dh."),
+        "address": (_address, '"auto"', 'I2C address such as 0x68, or "auto".'),
+        "leg": (_string(16, _LEG_RE, "must be a short lowercase name such as left or right"), '"leg"',
+                "Name of the leg this sensor is on, used in events (left, right, leg)."),
+        "rate_hz": (_choice((25, 50, 100, 200), int), "50", "Output data rate: 25, 50, 100 or 200 Hz. 50 is plenty for cramps."),
+        "range_g": (_choice((2, 4, 8), int), "4", "Full-scale range in g: 2, 4 or 8 (walking can clip at 2)."),
+        "drain_interval_s": (_float_range(0.05, 1.0), "0.2", "How often the hardware FIFO is drained, in seconds."),
+        "fault_after_s": (_float_range(1.0, 600.0), "10.0", "Seconds without data before the sensor_fault state."),
+        "stuck_after_s": (_float_range(5.0, 3600.0), "60.0", "Seconds of identical readings that count as a stuck sensor."),
+    },
+    "temperature": {
+        "sensor": (_choice(TEMP_SENSORS), '"auto"', "auto, bme280 (or bmp280), sht3x, tmp102, ds18b20 or none."),
+        "address": (_address, '"auto"', 'I2C address such as 0x76, or "auto" (ignored for ds18b20).'),
+        "interval_s": (_float_range(5.0, 3600.0), "60.0", "Seconds between room-temperature readings."),
+        "w1_devices": (_path, '"/sys/bus/w1/devices"', "Where the kernel lists 1-wire devices (DS18B20)."),
+    },
+    "gpio": {
+        "button_pin": (_pin, None, "BCM pin of a push button to ground: short press acknowledges, long press sends a test alert."),
+        "led_pin": (_pin, None, "BCM pin of a status LED (with a resistor)."),
+        "buzzer_pin": (_pin, None, "BCM pin of an active buzzer for local alerts."),
+        "long_press_s": (_float_range(0.5, 30.0), "3.0", "Seconds the button must be held for a test alert."),
+    },
+    "night": {
+        "start": (_hhmm, '"22:00"', "Start of the night window (local time, HH:MM). Detection runs only inside it."),
+        "end": (_hhmm, '"07:30"', "End of the night window; the morning log is produced then."),
+        "timezone": (_zone, '""', 'IANA time zone such as "Europe/Berlin"; empty uses the system\'s.'),
+    },
+    "detection": {
+        "sensitivity": (_choice(SENSITIVITIES), '"normal"', "low (fewer false alarms), normal, or high (catches milder cramps)."),
+    },
+    "prompts": {
+        "warm_compress": (_boolean, "true", "Send a warm-compress reminder during an episode."),
+        "warm_compress_after_s": (_float_range(0.0, 600.0), "0.0", "Seconds after the alert (cramp_start) to send it."),
+        "stretch": (_boolean, "true", "Send a stretch prompt during an episode."),
+        "stretch_after_s": (_float_range(0.0, 600.0), "10.0", "Seconds after the alert to send the stretch prompt."),
+        "stretch_name": (_choice(STRETCHES), '"calf"', "Which stretch to suggest: calf, foot or hamstring."),
+        "stretch_hold_s": (_float_range(5.0, 300.0), "30.0", "How long the stretch prompt says to hold."),
+        "cold_room_c": (_float_range(-20.0, 40.0), "18.0", "Below this room temperature the reminder hints the room is cold."),
+        "hot_room_c": (_float_range(-20.0, 45.0), "24.0", "Above this the morning log points out a hot bedroom."),
+        "update_interval_s": (_float_range(15.0, 600.0), "15.0", "Seconds between cramp update events (at least 15)."),
+        "local_alert_after_s": (_float_range(0.5, 120.0), "5.0",
+                                "Sound the buzzer/LED locally when no broker acknowledged an alert within this many seconds."),
+    },
+    "mqtt": {
+        "host": (_string(253), '""', "Broker host name or address; empty disables MQTT (events stay in the outbox)."),
+        "port": (_int_range(1, 65535), "1883", "Broker port (8883 is usual with TLS)."),
+        "username": (_string(256), '""', "User name, if the broker wants one."),
+        "password": (_string(1024), '""', "Password (prefer password_file so it is not in this file)."),
+        "password_file": (_path, '""', "File whose first line is the password."),
+        "tls": (_boolean, "false", "Connect with TLS."),
+        "ca_file": (_path, '""', "CA certificate (PEM) for TLS; empty uses the system's CAs."),
+        "cert_file": (_path, '""', "Client certificate (PEM) for TLS client authentication."),
+        "key_file": (_path, '""', "Client key (PEM)."),
+        "base_topic": (_topic, '""', "Topic prefix; empty means nightcramp/<device.id>."),
+        "discovery": (_boolean, "true", "Publish Home Assistant discovery."),
+        "discovery_prefix": (_topic, '"homeassistant"', "Home Assistant discovery prefix."),
+        "client_id": (_string(64), '""', "MQTT client id; empty means nightcramp-<device.id>."),
+        "keepalive_s": (_int_range(5, 3600), "60", "Keepalive in seconds."),
+        "outbox_max_events": (_int_range(100, 1_000_000), "10000", "Undelivered events kept at most; the oldest updates go first."),
+    },
+    "storage": {
+        "state_dir": (_path, '""', "Where the night record, outbox and morning logs live; empty: $STATE_DIRECTORY or /var/lib/nightcramp."),
+        "retention_days": (_int_range(1, 36500), "365", "Nights (episodes, summaries) kept this many days."),
+        "detail_retention_days": (_int_range(1, 3650), "14", "Per-minute movement detail kept this many days."),
+        "flush_interval_s": (_float_range(1.0, 300.0), "30.0", "Seconds between batched writes of the per-minute record."),
+    },
+}
+
+_LEG_SCHEMA: dict[str, Spec] = {
+    "name": (_string(16, _LEG_RE, "must be a short lowercase name such as left or right"), None, "left or right"),
+    "chip": (_choice(ACCEL_CHIPS), '"auto"', "Chip on this leg."),
+    "address": (_address, '"auto"', "Its I2C address (two MPU-6050s: 0x68 and 0x69)."),
+}
+
+_SECTIONS = {
+    "device": DeviceConfig,
+    "accelerometer": AccelerometerConfig,
+    "temperature": TemperatureConfig,
+    "gpio": GPIOConfig,
+    "night": NightConfig,
+    "detection": DetectionConfig,
+    "prompts": PromptsConfig,
+    "mqtt": MQTTConfig,
+    "storage": StorageConfig,
+}
+
+
+# ---------------------------------------------------------------- loading
+
+
+def resolve_path(path: str | os.PathLike | None) -> Path | None:
+    """The config file to read: ``--config``, then $NIGHTCRAMP_CONFIG, then the default if it exists."""
+    if path:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    if DEFAULT_CONFIG_PATH.exists():
+        return DEFAULT_CONFIG_PATH
+    return None
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate the configuration; no file at all gives the defaults."""
+    resolved = resolve_path(path)
+    if resolved is None:
+        return Config()
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{resolved}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{resolved}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse(text, source=str(resolved))
+
+
+def parse(text: str, source: str = "<string>") -> Config:
+    """Validate TOML text into a :class:`Config`, reporting every problem at once."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "legs":
+            continue
+        if key not in SCHEMA:
+            problems.append(f"{key}: unknown section (known: {', '.join(sorted([*SCHEMA, 'legs']))})")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{key}: must be a table [{key}], got {_tname(value)}")
+            continue
+        sections[key] = _parse_table(key, value, SCHEMA[key], problems)
+
+    legs: list[LegSensor] = []
+    if "legs" in data:
+        raw_legs = data["legs"]
+        if not isinstance(raw_legs, list) or not all(isinstance(x, dict) for x in raw_legs):
+            problems.append("legs: must be an array of tables [[legs]]")
+        else:
+            if not 1 <= len(raw_legs) <= 2:
+                problems.append(f"legs: one or two sensors are supported, got {len(raw_legs)}")
+            for i, raw in enumerate(raw_legs):
+                values = _parse_table(f"legs[{i}]", raw, _LEG_SCHEMA, problems)
+                if "name" not in raw:
+                    problems.append(f"legs[{i}].name: required (left or right)")
+                    continue
+                if "name" in values:
+                    legs.append(LegSensor(**values))
+            names = [leg.name for leg in legs]
+            if len(set(names)) != len(names):
+                problems.append(f"legs: leg names must differ, got {names}")
+            addrs = [leg.address for leg in legs if leg.address is not None]
+            if len(set(addrs)) != len(addrs):
+                problems.append("legs: two sensors cannot share one I2C address")
+
+    night = sections.get("night", {})
+    if "start" in night and "end" in night and night["start"] == night["end"]:
+        problems.append("night: start and end must differ")
+    mqtt = sections.get("mqtt", {})
+    if mqtt.get("password") and mqtt.get("password_file"):
+        problems.append("mqtt: give password or password_file, not both")
+    if (mqtt.get("cert_file") and not mqtt.get("key_file")) or (mqtt.get("key_file") and not mqtt.get("cert_file")):
+        problems.append("mqtt: cert_file and key_file go together")
+    prompts = sections.get("prompts", {})
+    cold = prompts.get("cold_room_c", PromptsConfig.cold_room_c)
+    hot = prompts.get("hot_room_c", PromptsConfig.hot_room_c)
+    if cold >= hot:
+        problems.append(f"prompts: cold_room_c ({cold:g}) must be below hot_room_c ({hot:g})")
+
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+
+    built = {name: cls(**sections.get(name, {})) for name, cls in _SECTIONS.items()}
+    if legs:
+        built["accelerometer"] = replace(built["accelerometer"], legs=tuple(legs))
+    return Config(**built, source=source)
+
+
+def _parse_table(path: str, raw: dict, schema: dict[str, Spec], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = schema.get(key)
+        if spec is None:
+            problems.append(f"{path}.{key}: unknown key (known: {', '.join(schema)})")
+            continue
+        try:
+            values[key] = spec[0](value)
+        except ValueError as exc:
+            problems.append(f"{path}.{key}: {exc}")
+    return values
+
+
+# ---------------------------------------------------------------- example
+
+
+def example() -> str:
+    """A fully commented configuration with every key at its default."""
+    lines = [
+        "# nightcramp configuration (TOML). Every key is optional; shown here at its default.",
+        "# Check it with: nightcramp config check /etc/nightcramp/config.toml",
+        "",
+    ]
+    for section, specs in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for key, (_check, default, comment) in specs.items():
+            lines.append(f"# {comment}")
+            if default is None:
+                lines.append(f"# {key} = 17")
+            else:
+                lines.append(f"{key} = {default}")
+        lines.append("")
+        if section == "accelerometer":
+            lines += [
+                "# Two sensors, one per shin, on the same bus: add one [[legs]] table per sensor.",
+                "# rate_hz, range_g and the fault settings above apply to both.",
+                "# [[legs]]",
+                '# name = "left"',
+                '# chip = "mpu6050"',
+                "# address = 0x68",
+                "# [[legs]]",
+                '# name = "right"',
+                '# chip = "mpu6050"',
+                "# address = 0x69  # AD0 pin tied high",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+def _local_zone():
+    """The system's local time zone as a tzinfo (falls back to UTC)."""
+    tzname = os.environ.get("TZ", "").lstrip(":")
+    if tzname:
+        try:
+            return ZoneInfo(tzname)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            return ZoneInfo(link.split("zoneinfo/", 1)[1])
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    try:
+        name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+        if name:
+            return ZoneInfo(name)
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    return ZoneInfo("UTC")
+
+
+def redacted(config: Config) -> dict[str, dict[str, Any]]:
+    """The effective configuration as plain data, secrets masked (for ``config check``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in _SECTIONS:
+        section = getattr(config, name)
+        values = {}
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if f.name == "password" and value:
+                value = "***"
+            elif isinstance(value, dtime):
+                value = value.strftime("%H:%M")
+            elif f.name == "legs":
+                value = [{"name": leg.name, "chip": leg.chip, "address": leg.address} for leg in value]
+            values[f.name] = value
+        out[name] = values
+    return out
