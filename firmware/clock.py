@@ -77,3 +77,36 @@ class SimClock:
         """Step the wall clock by ``seconds`` (positive or negative); monotonic is untouched."""
         with self._lock:
             self._wall_offset += seconds
+
+
+class ManualClock:
+    """A clock that only moves when told to: ``sleep(s)`` and ``advance(s)`` step it at once.
+
+    For tests and benchmarks that must be deterministic on a loaded machine:
+    one thread steps simulated time, so nothing depends on the scheduler.
+    """
+
+    def __init__(self, wall_start: datetime | None = None, t0: float = 0.0):
+        self._t = float(t0)
+        self._t0 = float(t0)
+        self._wall_start = wall_start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._t
+
+    def wall(self) -> datetime:
+        from datetime import timedelta
+
+        return self._wall_start + timedelta(seconds=self.monotonic() - self._t0)
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a monotonic clock cannot go backwards")
+        with self._lock:
+            self._t += seconds
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds)
