@@ -90,6 +90,7 @@ class ManualClock:
         self._t = float(t0)
         self._t0 = float(t0)
         self._wall_start = wall_start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._wall_offset = 0.0
         self._lock = threading.Lock()
 
     def monotonic(self) -> float:
@@ -99,7 +100,14 @@ class ManualClock:
     def wall(self) -> datetime:
         from datetime import timedelta
 
-        return self._wall_start + timedelta(seconds=self.monotonic() - self._t0)
+        with self._lock:
+            offset = self._wall_offset
+        return self._wall_start + timedelta(seconds=self.monotonic() - self._t0 + offset)
+
+    def jump_wall(self, seconds: float) -> None:
+        """Step the wall clock by ``seconds`` (positive or negative); monotonic is untouched."""
+        with self._lock:
+            self._wall_offset += seconds
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
