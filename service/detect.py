@@ -1,0 +1,480 @@
+"""The streaming cramp detector: accelerometer samples in, episode events out.
+
+Pure: no I/O, no wall clock, no sleeps; time comes only from the sample
+timestamps, so a recording replays exactly as the live service saw it.  The
+physics it rests on is in ../shared/docs/signals.md; the stages, their cost and
+the measured accuracy are in docs/detection.md.
+
+Stages (all orientation-free: only rotation-invariant quantities are used,
+because the strap puts the sensor at any rotation):
+
+1. **Windows.**  Samples are grouped into fixed 0.5 s windows on the sample
+   clock (``floor(t / 0.5)``), so any rate from 20 to 200 Hz, jitter and lost
+   samples give the same features; a window is closed when a later sample
+   arrives, which makes the output independent of how the stream is chunked.
+   Per window, vectorised over a whole batch: the mean vector (gravity and
+   posture), the trace of the covariance (dynamic power in g^2, which is the
+   same in every sensor frame) and the largest deviation from the mean (peaks).
+2. **Noise floor.**  The trace of the covariance of a still leg is the sensor's
+   own noise (about 3 x (2-10 mg)^2).  It is tracked as the lowest median
+   of 20 s blocks over the last 5 minutes (a block is mostly still even on a
+   restless night), clamped to what real
+   chips do, so the thresholds follow the chip and the sleeper's quiet baseline.
+3. **Activity.**  A window is *active* when its excess power is both
+   statistically above the noise (a z-score that accounts for how few samples
+   a window holds at low rates) and above an absolute floor in g, or when the
+   posture (window mean) moved measurably since the last window, which catches
+   slow writhing that barely shows inside one window.  A window is *still*
+   when it is back at the noise floor; in between is neither.
+4. **Episode logic** (a tiny per-window state machine that skips straight
+   over quiet stretches): a run of activity starts a candidate at its first
+   active window (the onset).  Still gaps longer than ``max_still_s`` kill it:
+   twitches, bumps, rollovers, PLM movements and fidgeting are all short
+   movements separated by still gaps.  A candidate that has stayed near-
+   continuously active for ``alert_after_s`` (longer than the longest rollover
+   or PLM movement) and is still active *now* raises an episode, unless a
+   one-off check of the raw samples finds walking: a ~1 Hz rhythm in the
+   acceleration magnitude with large swings (the magnitude ignores rotations,
+   so writhing barely moves it, while heel strikes dominate it).
+5. **End.**  The episode ends when the leg has settled (no active window for
+   ``end_quiet_s``); a long loss of data also ends it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+WINDOW_S = 0.5
+"""Feature window on the sample clock, in seconds."""
+
+BLOCK_WINDOWS = 40
+"""Windows per noise-floor block (20 s)."""
+
+NOISE_HISTORY_BLOCKS = 15
+"""Blocks remembered for the noise floor (5 minutes)."""
+
+# Per-axis noise density bounds of real MEMS accelerometers at these rates,
+# as total variance over three axes in g^2: below 1 mg nothing is that quiet
+# (MPU-6050 ~ 4 mg, LIS3DH ~ 5 mg, ADXL345 ~ 4-10 mg RMS at 50-100 Hz), and a
+# "floor" above 15 mg means the sleeper is moving, not that the chip is noisy.
+NOISE_VAR_MIN = 3 * 0.001**2
+NOISE_VAR_MAX = 3 * 0.015**2
+
+MIN_SAMPLES_PER_WINDOW = 3
+LONG_GAP_S = 2.0
+"""Missing data longer than this breaks a candidate: nothing can be said about the leg."""
+
+EPISODE_GAP_END_S = 120.0
+"""Missing data longer than this ends an open episode at the start of the gap."""
+
+UPDATE_EVERY_S = 5.0
+"""Detector ``update`` events during an episode, on the sample clock (the alert policy rate-limits further)."""
+
+WALK_HOLD_QUIET_S = 30.0
+"""After walking, quiet needed before a new candidate may alert (getting back into bed)."""
+
+BUFFER_S = 60.0
+"""Raw samples kept for the one-off walking check."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Thresholds of one sensitivity setting.
+
+    ``on_abs_g``: smallest dynamic activity (g RMS above the noise) that counts;
+    ``on_z``/``off_z``: excess power in standard errors of the noise estimate for
+    active/still; ``tilt_abs_g``: posture change between windows that counts as
+    movement; ``alert_after_s``: sustained activity needed before an alert;
+    ``max_still_s``: longest still gap tolerated inside a candidate;
+    ``min_active_frac``: share of active windows over the last ``alert_after_s``;
+    ``end_quiet_s``: quiet that ends an episode.
+    """
+
+    on_abs_g: float
+    on_z: float
+    off_z: float
+    tilt_abs_g: float
+    alert_after_s: float
+    max_still_s: float
+    min_active_frac: float
+    end_quiet_s: float
+
+
+PRESETS: dict[str, Preset] = {
+    "low": Preset(0.030, 6.0, 2.0, 0.030, 14.0, 1.0, 0.80, 12.0),
+    "normal": Preset(0.015, 4.0, 2.0, 0.020, 11.0, 1.0, 0.75, 12.0),
+    "high": Preset(0.010, 3.5, 1.5, 0.012, 11.0, 1.5, 0.70, 12.0),
+}
+
+# Walking check (signals.md: ~1 Hz stride with large peaks, often beyond 1 g).
+WALK_RATE_HZ = 25.0
+WALK_LAG_S = (0.6, 1.6)
+WALK_MIN_AUTOCORR = 0.4
+WALK_MIN_MAG_STD_G = 0.15
+WALK_BIG_PEAK_G = 0.6
+WALK_BIG_FRAC = 0.5
+
+
+@dataclass(frozen=True)
+class DetectorEvent:
+    """What the detector reports; the alert policy turns these into service events.
+
+    ``kind``: ``"start"`` (the alert is raised at ``t``), ``"update"`` or ``"end"``.
+    ``t``: seconds on the sample clock.  ``onset``: estimated onset (s).
+    ``duration_s``: ``t`` minus onset for start/update, onset to the last movement for end.
+    ``intensity``: RMS dynamic acceleration of the active part of the episode, in g.
+    ``tilt_deg``: angle between the leg's posture now and before the onset.
+    """
+
+    kind: str
+    t: float
+    onset: float
+    duration_s: float
+    intensity: float
+    tilt_deg: float = 0.0
+
+
+_IDLE, _CANDIDATE, _EPISODE, _WALK_HOLD = range(4)
+
+
+class CrampDetector:
+    """Streaming detector for one leg.  Feed it batches of samples in time order."""
+
+    def __init__(self, sensitivity: str = "normal", leg: str = "leg"):
+        if sensitivity not in PRESETS:
+            raise ValueError(f"sensitivity must be one of {', '.join(PRESETS)}, got {sensitivity!r}")
+        self.sensitivity = sensitivity
+        self.leg = leg
+        self.preset = PRESETS[sensitivity]
+        self.reset()
+
+    # ------------------------------------------------------------ public API
+
+    def reset(self) -> None:
+        """Forget everything (a new night, a re-attached sensor)."""
+        self._pend_t = np.empty(0)
+        self._pend_a = np.empty((0, 3))
+        self._last_t = -np.inf
+        self.samples_dropped = 0
+        # window chain
+        self._prev_widx: int | None = None
+        self._prev_mean: np.ndarray | None = None
+        self._prev_n = 0
+        self._posture = None  # mean of the last still window (g, sensor frame)
+        # noise floor
+        self._noise_var = NOISE_VAR_MAX
+        self._block_id: int | None = None
+        self._block_vars: list[np.ndarray] = []
+        self._noise_hist: deque[float] = deque(maxlen=NOISE_HISTORY_BLOCKS)
+        # raw buffer for the walking check
+        self._buf: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        # state machine
+        self._state = _IDLE
+        self._onset = 0.0
+        self._onset_posture: np.ndarray | None = None
+        span = max(1, int(round(self.preset.alert_after_s / WINDOW_S)))
+        self._flags: deque[bool] = deque(maxlen=span)
+        self._peaks: deque[float] = deque(maxlen=span)
+        self._still_run = 0
+        self._last_active_t = 0.0
+        self._last_update_t = 0.0
+        self._prev_act = False
+        self._power_sum = 0.0
+        self._power_n = 0
+        self._tilt_deg = 0.0
+        self._last_window_t = 0.0
+
+    @property
+    def in_episode(self) -> bool:
+        return self._state == _EPISODE
+
+    @property
+    def noise_floor_g(self) -> float:
+        """Current noise-floor estimate, RMS per axis in g."""
+        return float(np.sqrt(self._noise_var / 3.0))
+
+    def feed(self, t: np.ndarray, accel_g: np.ndarray) -> list[DetectorEvent]:
+        """Process samples: ``t`` (n,) seconds on the sample clock, ``accel_g`` (n, 3) in g.
+
+        Samples that are not finite or not later than the previous one are
+        dropped (counted in ``samples_dropped``).  The last, still-open window
+        is kept until a later sample closes it.
+        """
+        t = np.asarray(t, dtype=float).reshape(-1)
+        a = np.asarray(accel_g, dtype=float).reshape(-1, 3)
+        if t.shape[0] != a.shape[0]:
+            raise ValueError(f"t has {t.shape[0]} samples but accel_g has {a.shape[0]}")
+        if t.size == 0:
+            return []
+        ok = np.isfinite(t) & np.isfinite(a).all(axis=1)
+        # strictly increasing, also across batches
+        prev = np.maximum.accumulate(np.concatenate(([self._last_t], t[:-1])))
+        ok &= t > prev
+        if not ok.all():
+            self.samples_dropped += int((~ok).sum())
+            t, a = t[ok], a[ok]
+            if t.size == 0:
+                return []
+        self._last_t = float(t[-1])
+        self._buffer(t, a)
+        if self._pend_t.size:
+            t = np.concatenate((self._pend_t, t))
+            a = np.concatenate((self._pend_a, a))
+        widx = np.floor(t / WINDOW_S).astype(np.int64)
+        last = widx[-1]
+        cut = int(np.searchsorted(widx, last, side="left"))
+        self._pend_t, self._pend_a = t[cut:], a[cut:]
+        if cut == 0:
+            return []
+        return self._process(widx[:cut], a[:cut])
+
+    def gap(self, t_start: float, t_end: float) -> list[DetectorEvent]:
+        """Samples between ``t_start`` and ``t_end`` (s) were lost.
+
+        A long gap breaks a candidate (nothing is known about the leg) and a
+        very long one ends an open episode at ``t_start``.
+        """
+        span = t_end - t_start
+        events: list[DetectorEvent] = []
+        if span > LONG_GAP_S and self._state in (_CANDIDATE, _WALK_HOLD):
+            self._state = _IDLE
+        if span > EPISODE_GAP_END_S and self._state == _EPISODE:
+            events.append(self._end(t_start))
+        return events
+
+    def finish(self) -> list[DetectorEvent]:
+        """End of the stream: close the last window and end an open episode (replay, shutdown)."""
+        events: list[DetectorEvent] = []
+        if self._pend_t.size:
+            t, a = self._pend_t, self._pend_a
+            self._pend_t, self._pend_a = np.empty(0), np.empty((0, 3))
+            events += self._process(np.floor(t / WINDOW_S).astype(np.int64), a)
+        if self._state == _EPISODE:
+            events.append(self._end(self._last_window_t))
+        return events
+
+    # ------------------------------------------------------------ stage 1-3: window features
+
+    def _buffer(self, t: np.ndarray, a: np.ndarray) -> None:
+        self._buf.append((t, a))
+        horizon = t[-1] - BUFFER_S
+        while len(self._buf) > 1 and self._buf[0][0][-1] < horizon:
+            self._buf.popleft()
+
+    def _process(self, widx: np.ndarray, a: np.ndarray) -> list[DetectorEvent]:
+        starts = np.flatnonzero(np.diff(widx)) + 1
+        starts = np.concatenate(([0], starts))
+        counts = np.diff(np.concatenate((starts, [widx.size])))
+        keep = counts >= MIN_SAMPLES_PER_WINDOW
+        sums = np.add.reduceat(a, starts, axis=0)
+        sq = np.add.reduceat(np.einsum("ij,ij->i", a, a), starts)
+        n = counts.astype(float)
+        mean = sums / n[:, None]
+        # trace of the covariance, unbiased: rotation-invariant dynamic power (g^2)
+        var = (sq - n * np.einsum("ij,ij->i", mean, mean)) / np.maximum(n - 1.0, 1.0)
+        var = np.maximum(var, 0.0)
+        dev = a - np.repeat(mean, counts, axis=0)
+        peak = np.maximum.reduceat(np.einsum("ij,ij->i", dev, dev), starts)
+        w = widx[starts][keep]
+        mean, var, n, peak = mean[keep], var[keep], n[keep], np.sqrt(peak[keep])
+        if w.size == 0:
+            return []
+        noise, ready = self._noise_for(w, var)
+        p = self.preset
+        # standard error of a 3-axis variance estimate from n samples
+        var_se = noise * np.sqrt(2.0 / (3.0 * np.maximum(n - 1.0, 1.0)))
+        excess = var - noise
+        dyn = np.sqrt(np.maximum(excess, 0.0))
+        # posture change since the previous window (only if adjacent)
+        prev_mean = np.vstack(([self._prev_mean if self._prev_mean is not None else mean[0]], mean[:-1]))
+        prev_n = np.concatenate(([self._prev_n or n[0]], n[:-1]))
+        prev_w = np.concatenate(([self._prev_widx if self._prev_widx is not None else w[0] - 10], w[:-1]))
+        adjacent = (w - prev_w) == 1
+        step = np.linalg.norm(mean - prev_mean, axis=1)
+        # E|mean difference|^2 of pure noise is noise * (1/n + 1/prev_n); allow three times its RMS
+        step_noise = 3.0 * np.sqrt(noise * (1.0 / n + 1.0 / prev_n))
+        tilt = np.where(adjacent, np.maximum(step - step_noise, 0.0), 0.0)
+        active = (((excess > p.on_z * var_se) & (dyn >= p.on_abs_g)) | (tilt >= p.tilt_abs_g)) & ready
+        still = ~active & ((excess < p.off_z * var_se) | (dyn < 0.5 * p.on_abs_g)) & (tilt < 0.5 * p.tilt_abs_g)
+        # posture before each window: mean of the last still window up to it
+        idx = np.where(still, np.arange(w.size), -1)
+        last_still = np.maximum.accumulate(idx)
+        events = self._run(w, mean, dyn, peak, active, still, last_still)
+        self._prev_widx, self._prev_mean, self._prev_n = int(w[-1]), mean[-1].copy(), float(n[-1])
+        if last_still[-1] >= 0:
+            self._posture = mean[last_still[-1]].copy()
+        return events
+
+    def _noise_for(self, w: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Noise floor (g^2, 3 axes) in effect for each window, from blocks that ended before it.
+
+        Also whether a floor has been measured yet: until the first 20 s block
+        has closed nothing counts as active (a warm-up), because a guessed floor
+        would be wrong by a factor of five on some chips.
+        """
+        blocks = w // BLOCK_WINDOWS
+        out = np.empty_like(var)
+        ready = np.empty(var.shape, dtype=bool)
+        bounds = np.flatnonzero(np.diff(blocks)) + 1
+        for lo, hi in zip(np.concatenate(([0], bounds)), np.concatenate((bounds, [w.size]))):
+            b = int(blocks[lo])
+            if self._block_id is not None and b != self._block_id:
+                self._close_block()
+            self._block_id = b
+            out[lo:hi] = self._noise_var
+            ready[lo:hi] = bool(self._noise_hist)
+            self._block_vars.append(var[lo:hi])
+        return out, ready
+
+    def _close_block(self) -> None:
+        vals = np.concatenate(self._block_vars) if self._block_vars else np.empty(0)
+        self._block_vars = []
+        if vals.size >= BLOCK_WINDOWS // 4:
+            self._noise_hist.append(float(np.median(vals)))
+            self._noise_var = float(np.clip(min(self._noise_hist), NOISE_VAR_MIN, NOISE_VAR_MAX))
+
+    # ------------------------------------------------------------ stage 4-5: episode logic
+
+    def _run(self, w, mean, dyn, peak, active, still, last_still) -> list[DetectorEvent]:
+        p = self.preset
+        events: list[DetectorEvent] = []
+        wl = w.tolist()
+        act = active.tolist()
+        stl = still.tolist()
+        dynl = dyn.tolist()
+        peakl = peak.tolist()
+        active_idx = np.flatnonzero(active)
+        nw = len(wl)
+        prev_w = self._prev_widx
+        i = 0
+        while i < nw:
+            if self._state == _IDLE:
+                k = int(np.searchsorted(active_idx, i))
+                if k >= active_idx.size:
+                    break
+                i = int(active_idx[k])
+                self._start_candidate(i, wl, mean, last_still)
+                prev_w = wl[i] - 1
+            gap_s = (wl[i] - prev_w - 1) * WINDOW_S if prev_w is not None else 0.0
+            prev_w = wl[i]
+            t_end = (wl[i] + 1) * WINDOW_S
+            self._last_window_t = t_end
+            if self._state == _CANDIDATE:
+                if gap_s > LONG_GAP_S:
+                    self._state = _IDLE
+                    continue  # re-examine this window as a possible new onset
+                self._flags.append(act[i])
+                self._peaks.append(peakl[i])
+                if act[i]:
+                    self._still_run = 0
+                    self._power_sum += dynl[i] ** 2
+                    self._power_n += 1
+                elif stl[i]:
+                    self._still_run += 1
+                    if self._still_run * WINDOW_S > p.max_still_s:
+                        self._state = _IDLE
+                        i += 1
+                        continue
+                if (
+                    act[i]
+                    and t_end - self._onset >= p.alert_after_s
+                    and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
+                ):
+                    if self._walking(t_end):
+                        self._state = _WALK_HOLD
+                        self._last_active_t = t_end
+                    else:
+                        self._state = _EPISODE
+                        self._last_active_t = t_end
+                        self._last_update_t = t_end
+                        self._prev_act = True
+                        self._tilt_deg = self._angle(mean[i])
+                        events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
+                                                    self._intensity(), self._tilt_deg))
+            elif self._state == _EPISODE:
+                if gap_s > EPISODE_GAP_END_S:
+                    events.append(self._end(t_end - (gap_s + WINDOW_S)))
+                    continue
+                self._last_active_t += gap_s  # lost data is not evidence that the leg settled
+                # a lone marginal window is noise: movement is two active windows in a row or a clear one
+                if act[i] and (self._prev_act or dynl[i] >= 2.0 * p.on_abs_g):
+                    self._last_active_t = t_end
+                    self._power_sum += dynl[i] ** 2
+                    self._power_n += 1
+                    self._tilt_deg = self._angle(mean[i])
+                self._prev_act = act[i]
+                if t_end - self._last_active_t >= p.end_quiet_s:
+                    events.append(self._end(t_end))
+                elif t_end - self._last_update_t >= UPDATE_EVERY_S:
+                    self._last_update_t = t_end
+                    events.append(DetectorEvent("update", t_end, self._onset, t_end - self._onset,
+                                                self._intensity(), self._tilt_deg))
+            elif self._state == _WALK_HOLD:
+                if act[i]:
+                    self._last_active_t = t_end
+                elif t_end - self._last_active_t >= WALK_HOLD_QUIET_S:
+                    self._state = _IDLE
+            i += 1
+        return events
+
+    def _start_candidate(self, i, wl, mean, last_still) -> None:
+        self._state = _CANDIDATE
+        self._onset = wl[i] * WINDOW_S
+        self._flags.clear()
+        self._peaks.clear()
+        self._still_run = 0
+        self._power_sum = 0.0
+        self._power_n = 0
+        j = int(last_still[i - 1]) if i > 0 else -1
+        self._onset_posture = mean[j].copy() if j >= 0 else self._posture
+
+    def _end(self, t: float) -> DetectorEvent:
+        self._state = _IDLE
+        end_move = min(self._last_active_t, t)
+        return DetectorEvent("end", t, self._onset, max(0.0, end_move - self._onset), self._intensity(),
+                             self._tilt_deg)
+
+    def _intensity(self) -> float:
+        return float(np.sqrt(self._power_sum / self._power_n)) if self._power_n else 0.0
+
+    def _angle(self, g: np.ndarray) -> float:
+        ref = self._onset_posture
+        if ref is None:
+            return 0.0
+        c = float(np.dot(g, ref) / max(np.linalg.norm(g) * np.linalg.norm(ref), 1e-9))
+        return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+    def _walking(self, t_end: float) -> bool:
+        """One-off check of the candidate's raw samples for a walking stride.
+
+        The acceleration magnitude ignores the sensor's rotation; walking puts
+        heel strikes and leg swing into it at the stride rate (~1 Hz) with
+        large swings, while writhing and tremor mostly rotate the shin.
+        """
+        peaks = np.fromiter(self._peaks, float)
+        if peaks.size and float(np.mean(peaks >= WALK_BIG_PEAK_G)) >= WALK_BIG_FRAC:
+            return True
+        ts = [c[0] for c in self._buf]
+        as_ = [c[1] for c in self._buf]
+        t = np.concatenate(ts)
+        a = np.concatenate(as_)
+        # the span the decision rests on; always inside the raw buffer
+        sel = (t >= max(self._onset, t_end - self._flags.maxlen * WINDOW_S)) & (t < t_end)
+        t, a = t[sel], a[sel]
+        if t.size < 8:
+            return False
+        mag = np.sqrt(np.einsum("ij,ij->i", a, a))
+        grid = np.arange(t[0], t[-1], 1.0 / WALK_RATE_HZ)
+        if grid.size < WALK_RATE_HZ * 2 * WALK_LAG_S[1]:
+            return False
+        x = np.interp(grid, t, mag)
+        x = x - x.mean()
+        if float(x.std()) < WALK_MIN_MAG_STD_G:
+            return False
+        lo, hi = (int(round(s * WALK_RATE_HZ)) for s in WALK_LAG_S)
+        r0 = float(np.dot(x, x))
+        r = np.array([np.dot(x[:-k], x[k:]) for k in range(lo, hi + 1)]) / r0
+        return float(r.max()) >= WALK_MIN_AUTOCORR
