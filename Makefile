@@ -16,5 +16,13 @@ test: setup
 bench: setup
 	$(BIN)/python -m benchmarks
 
+# Install as a system service (run as root); see docs/install.md.
+# PREFIX, CONFDIR, DESTDIR, NIGHTCRAMP_INSTALL_DRYRUN=1 and PURGE=1 are passed through.
+install:
+	@./scripts/install
+
+uninstall:
+	@./scripts/uninstall
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache benchmarks/out
