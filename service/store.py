@@ -235,7 +235,7 @@ class NightStore:
     """
 
     def __init__(self, path: str | os.PathLike, window: NightWindow | None = None,
-                 flush_interval_s: float = 30.0, clock: Clock | None = None):
+                 flush_interval_s: float = 30.0, clock: Clock | None = None, readonly: bool = False):
         path = Path(path)
         if path.is_dir():
             path = path / DB_NAME
@@ -243,15 +243,21 @@ class NightStore:
         self.window = window or _default_window()
         self.flush_interval_s = float(flush_interval_s)
         self.clock = clock or SystemClock()
+        self.readonly = readonly
         self.session: int | None = None
         self.commits = 0  # transactions committed (for the storage benchmark)
         self._pending = _Pending()
         self._last_flush = self.clock.monotonic()
         self._lock = threading.RLock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
-            self._setup()
+            if readonly:
+                self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                           isolation_level=None, timeout=10.0)
+                self._check_version()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+                self._setup()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the night record {path}: {exc}") from None
         except OSError as exc:
@@ -259,12 +265,16 @@ class NightStore:
 
     # ------------------------------------------------------------ set-up
 
-    def _setup(self) -> None:
-        db = self._db
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+    def _check_version(self) -> int:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema version {version}, newer than this nightcramp "
                              f"understands ({SCHEMA_VERSION}); upgrade nightcramp")
+        return version
+
+    def _setup(self) -> None:
+        db = self._db
+        version = self._check_version()
         if version == 0:
             db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes effect before the first table
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -335,6 +345,10 @@ class NightStore:
         """Flush, record a clean stop, checkpoint the WAL and close the file."""
         with self._lock:
             if self._db is None:
+                return
+            if self.readonly:
+                self._db.close()
+                self._db = None
                 return
             self.stop_session(reason)
             self.flush()
@@ -417,8 +431,6 @@ class NightStore:
                        (ts, after, snoozed, eid))
         elif e.type == ev.FALSE_ALARM:
             db.execute("UPDATE episodes SET false_alarm = 1 WHERE id = ?", (eid,))
-        if e.type == ev.CRAMP_END and f.get("acknowledged") and same_clock:
-            db.execute("UPDATE episodes SET acknowledged_utc = coalesce(acknowledged_utc, ?) WHERE id = ?", (ts, eid))
 
     def _episode_id(self, e: ev.Event) -> str:
         return e.episode_id or f"{e.leg}-{e.t:.3f}"
