@@ -200,12 +200,12 @@ class BME280(I2CThermometer):
     """A BME280 or BMP280: identity checked, reset, calibration read once, one forced reading per call."""
 
     ADDRESSES = ADDRESSES
+    chip = "bme280"  # "bmp280" once the identity says so
     POLL_S = 0.002  # status poll interval after the worst-case conversion time
     POLLS = 10
 
     def __init__(self, bus: I2CBus, address: int = 0x76, clock: Clock | None = None, bus_label: str = "the I2C bus"):
         super().__init__(bus, address, clock, bus_label)
-        self.chip = "bme280"
         try:
             with self._io("reading the chip id"):
                 chip_id = bus.read_byte_data(self.address, REG_ID)

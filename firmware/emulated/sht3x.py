@@ -44,8 +44,9 @@ class EmulatedSHT3x:
     """An SHT3x on an :class:`EmulatedBus`, fed by ``temp_source`` / ``humidity_source`` on ``clock``."""
 
     def __init__(self, clock: Clock, temp_source: Callable[[float], float],
-                 humidity_source: Callable[[float], float] | None = None):
+                 humidity_source: Callable[[float], float] | None = None, slowdown: float = 1.0):
         self.clock = clock
+        self.slowdown = slowdown  # > 1 models a part slower than the datasheet maximum
         self.temp_source = temp_source
         self.humidity_source = humidity_source or (lambda t: 45.0)
         self.corrupt_crc = 0  # number of coming reads whose CRC bytes are flipped
@@ -94,7 +95,7 @@ class EmulatedSHT3x:
             self.commands.append(command)
             self._out = b""
             if command in _DURATION_S:
-                self._ready_at = self.clock.monotonic() + _DURATION_S[command]
+                self._ready_at = self.clock.monotonic() + _DURATION_S[command] * self.slowdown
                 self._measure_t = self._ready_at
             elif command == ds.Command.READ_STATUS:
                 self._out = self._words(self.status)
