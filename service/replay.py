@@ -95,6 +95,24 @@ def replay_events(t: np.ndarray, accel: np.ndarray, *, sensitivity: str = "norma
         yield from deliver(detector.finish())
 
 
+def replay_recording(rec, config, night_window: bool = True) -> Iterator[Event]:
+    """The service's events for a parsed :class:`~service.recording.Recording` under ``config``.
+
+    With ``night_window`` and a recording that names its wall-clock start,
+    only the configured night window is examined.
+    """
+    spans = None
+    if night_window and rec.start_wall is not None:
+        from service.nightwindow import NightWindow
+
+        window = NightWindow.from_config(config.night)
+        spans = night_spans(rec.start_wall, float(rec.t[-1]) + 1.0 if len(rec) else 0.0, window)
+        log.info("night window %s covers %.0f s of the recording", window, sum(hi - lo for lo, hi in spans))
+    return replay_events(rec.t, rec.accel, sensitivity=config.detection.sensitivity, prompts=config.prompts,
+                         leg=config.accelerometer.sensors[0].name, temp_t=rec.temp_t, temp_c=rec.temp_c,
+                         spans=spans)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print the service's events for a recording as JSON lines; exit 2 on a malformed file."""
     from service import config as cfg
@@ -105,27 +123,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     rec = read_recording(args.file)
     read_s = time.perf_counter() - started
-    spans = None
-    if rec.start_wall is not None and config_path is not None:
-        try:
-            from service.nightwindow import NightWindow
-        except ImportError:  # pragma: no cover - the module ships with the service
-            log.warning("night window support missing: the whole recording counts as night")
-        else:
-            window = NightWindow.from_config(config.night)
-            spans = night_spans(rec.start_wall, float(rec.t[-1]) + 1.0 if len(rec) else 0.0, window)
-            covered = sum(hi - lo for lo, hi in spans)
-            log.info("night window %s covers %.0f s of the recording", window, covered)
     out = sys.stdout
     n_start = 0
-    for event in replay_events(rec.t, rec.accel, sensitivity=config.detection.sensitivity,
-                               prompts=config.prompts, leg=config.accelerometer.sensors[0].name,
-                               temp_t=rec.temp_t, temp_c=rec.temp_c, spans=spans):
+    # the night window applies only when a configuration says where the night is
+    for event in replay_recording(rec, config, night_window=config_path is not None):
         n_start += event.type == "cramp_start"
         out.write(json.dumps(event.to_json_dict()) + "\n")
     out.flush()
     took = time.perf_counter() - started
-    hours = rec.duration_s / 3600.0
     log.info("replayed %d samples (%.2f h) in %.2f s (read %.2f s, %.0fx real time): %d episode(s)",
-             len(rec), hours, took, read_s, rec.duration_s / took if took > 0 else float("inf"), n_start)
+             len(rec), rec.duration_s / 3600.0, took, read_s,
+             rec.duration_s / took if took > 0 else float("inf"), n_start)
     return 0

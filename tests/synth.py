@@ -46,15 +46,17 @@ class Scene:
 
     duration_s: float
     seed: int = 0
+    roll0: float = 0.0  # posture at the start (rad about the shin), to chain scenes into a night
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
         self.t = np.arange(0.0, self.duration_s, 1.0 / FINE_HZ)
         n = self.t.size
-        self.roll = np.zeros(n)
+        self.roll = np.full(n, self.roll0)
         self.pitch = np.zeros(n)
         self.lin = np.zeros((n, 3))
         self.episodes: list[tuple[float, float]] = []
+        self.moves: list[tuple[str, float, float]] = []  # look-alikes: (kind, start, end)
 
     # -------------------------------------------------------------- helpers
 
@@ -120,12 +122,15 @@ class Scene:
         for k in range(3):
             self.lin[s, k] += rng.uniform(0.03, 0.12) * np.sin(np.pi * x) * self._band_noise(s.stop - s.start, 0.5, 4)
         self._pulse(t0, 0.3, rng.uniform(0.1, 0.4))
+        self.moves.append(("rollover", t0, t0 + dur))
 
     def twitch(self, t0: float, amp_g: float = 0.5):
         self._pulse(t0, self.rng.uniform(0.1, 0.6), amp_g)
+        self.moves.append(("twitch", t0, t0 + 0.6))
 
     def bump(self, t0: float, amp_g: float = 1.5):
         self._pulse(t0, 0.03, amp_g)
+        self.moves.append(("bump", t0, t0 + 0.03))
 
     def limb_movement(self, t0: float, dur: float):
         """One PLM: dorsiflexion and knee flexion, out and back."""
@@ -141,6 +146,7 @@ class Scene:
         for _ in range(count):
             self.limb_movement(t, self.rng.uniform(*dur_s))
             t += self.rng.uniform(*interval_s)
+        self.moves.append(("plm", t0, t))
         return t
 
     def fidget(self, t0: float, total_s: float, move_s=(1.0, 4.0), still_s=(3.0, 10.0)) -> float:
@@ -154,6 +160,7 @@ class Scene:
                 self.lin[s, k] += self.rng.uniform(0.05, 0.2) * np.sin(np.pi * x) * self._band_noise(s.stop - s.start, 0.5, 5)
             self._ramp(self.roll, t, d, np.radians(self.rng.uniform(-15, 15)))
             t += d + self.rng.uniform(*still_s)
+        self.moves.append(("fidget", t0, t))
         return t
 
     def walk(self, t0: float, walk_s: float, stride_hz: float = 1.0) -> float:
@@ -176,9 +183,14 @@ class Scene:
         back = ws + walk_s + 2.0
         self._ramp(self.pitch, back, 3.0, -np.radians(80))
         self._pulse(back + 1.0, 0.5, 0.3)
+        self.moves.append(("walk", t0, back + 3.0))
         return back + 3.0
 
     # -------------------------------------------------------------- sampling
+
+    @property
+    def final_roll(self) -> float:
+        return float(self.roll[-1])
 
     def sample(self, rate_hz: float = 50.0, sensor: str = "mpu6050", rotation: np.ndarray | None = None,
                jitter: float = 0.1, gaps: list[tuple[float, float]] | None = None, seed: int | None = None,
