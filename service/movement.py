@@ -79,7 +79,10 @@ class MovementSummarizer:
         # The newest second may still be filling: keep it for the next call.
         done = sec < sec[-1]
         self._pending_t, self._pending_a = t_all[~done], a_all[~done]
-        return self._seconds(sec[done], a_all[done])
+        out = self._seconds(sec[done], a_all[done])
+        if self._minute is not None and self._rms and sec[-1] // 60 > self._minute:
+            out.append(self._emit())  # the newest sample is in a later minute: this one is complete
+        return out
 
     def close(self) -> list[MinuteSummary]:
         """Summarise what is left (the last, partial minute); call when sampling stops."""
