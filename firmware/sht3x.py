@@ -27,12 +27,12 @@ ADDRESSES = (0x44, 0x45)  # DS Table 7 (I2C device address): ADDR pin to VSS -> 
 
 
 class Command(IntEnum):
-    """16-bit commands, sent MSB first (DS 4.3 Table 9, 4.7, 4.9, 4.10, 4.11)."""
+    """16-bit commands, sent MSB first (DS 4.3 Table 9, 4.8, 4.9, 4.10, 4.11)."""
 
     MEASURE_HIGH = 0x2400  # DS 4.3 Table 9: single shot, high repeatability, clock stretching disabled
     MEASURE_MEDIUM = 0x240B  # DS 4.3 Table 9
     MEASURE_LOW = 0x2416  # DS 4.3 Table 9
-    BREAK = 0x3093  # DS 4.7: stop periodic data acquisition
+    BREAK = 0x3093  # DS 4.8: break, stop periodic data acquisition
     SOFT_RESET = 0x30A2  # DS 4.9
     HEATER_ENABLE = 0x306D  # DS 4.10
     HEATER_DISABLE = 0x3066  # DS 4.10
@@ -118,7 +118,7 @@ class SHT3x(I2CThermometer):
             try:
                 self._command(Command.SOFT_RESET)
             except OSError:
-                self._command(Command.BREAK)  # DS 4.7: only break/fetch are accepted in periodic mode
+                self._command(Command.BREAK)  # DS 4.8: only break/fetch are accepted in periodic mode
                 self.clock.sleep(0.001)
                 self._command(Command.SOFT_RESET)
             self.clock.sleep(SOFT_RESET_S)
