@@ -43,6 +43,9 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             f"allow_anonymous {'true' if anonymous else 'false'}\n"
             "persistence false\n"
+            # As root, mosquitto drops to the `mosquitto` user and then cannot read the
+            # test's password file and keys (mode 0600) nor write a persistence directory.
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             f"{extra_conf}\n"
         )
         self.log = self.workdir / "mosquitto.log"
