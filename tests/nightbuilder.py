@@ -100,7 +100,7 @@ class NightWriter:
             self.clock.advance(max(0.0, m_end - self.clock.monotonic()))
             in_cramp = any(t0 + c.onset_s < m_end and t0 + c.onset_s + c.duration_s > m_start for c in spec.cramps)
             for leg in spec.legs:
-                busy = in_cramp or (spec.restless and minute % 3 == 0)
+                busy = in_cramp or (spec.restless and minute % 2 == 0)
                 summary = MinuteSummary(leg, m_start, 150.0 if busy else 8.0 + (minute % 7), 0.8 if busy else 0.02,
                                         1 if busy else 0, 60)
                 self.store.add_minute(self.tb.wall_at(m_start), summary)
