@@ -51,6 +51,20 @@ class FoundThermometer:
     def location(self) -> str:
         return "I2C %#04x" % self.address if self.address is not None else "1-wire"
 
+    def summary(self) -> str:
+        """One line for ``nightcramp doctor``: where, chip, identity, reading or error."""
+        if self.reading is None:
+            result = "read failed: %s" % self.error
+        else:
+            result = "%.2f C" % self.reading.temp_c
+            if self.reading.humidity_pct is not None:
+                result += ", %.1f %%RH" % self.reading.humidity_pct
+        return "%-9s %-8s %s: %s" % (self.location, self.chip, self.identity, result)
+
+
+NOT_FOUND_HINT = ("no room thermometer: connect a BME280/BMP280 (0x76/0x77), SHT3x (0x44/0x45) or TMP102 "
+                  "(0x48-0x4B) to I2C (%s), or a DS18B20 to 1-wire (%s)" % (I2C_WIRING_HINT, W1_WIRING_HINT))
+
 
 def _try_open(cls, bus: I2CBus, address: int, clock: Clock | None):
     """(driver, "") if the chip answers and sets up; (None, "") if absent; (None, why) if it answered but failed."""

@@ -133,3 +133,12 @@ def test_sub_zero_and_hot():
     clock, chip, bus = make(temp=-12.5, humidity=99.0)
     r = SHT3x(bus, 0x44, clock=clock).read()
     assert r.temp_c == pytest.approx(-12.5, abs=0.003) and r.humidity_pct == pytest.approx(99.0, abs=0.002)
+
+
+def test_chip_reset_mid_night_is_transparent():
+    clock, chip, bus = make(temp=18.0)
+    sensor = SHT3x(bus, 0x44, clock=clock)
+    sensor.read()
+    chip.power_on_reset()  # brown-out
+    assert sensor.read().temp_c == pytest.approx(18.0, abs=0.003)
+    assert sensor.read_status() & ds.STATUS_RESET_DETECTED

@@ -49,6 +49,8 @@ def test_scan_lists_every_sensor_with_a_reading(clock, tmp_path):
         assert f.reading is not None and f.reading.temp_c == pytest.approx(21.0, abs=0.07), f
         assert f.identity and not f.error
     assert found[0].identity == "chip id 0x60 (BME280)"
+    assert found[0].summary().startswith("I2C 0x77  bme280   chip id 0x60 (BME280): 21.00 C, 45.0 %RH")
+    assert "1-wire id 28-" in found[3].summary()
 
 
 def test_scan_reports_a_sensor_that_answers_but_fails(clock, tmp_path):

@@ -110,3 +110,13 @@ def test_absent_and_bus_errors():
     bus.fail_next(1, errno.EREMOTEIO)
     with pytest.raises(BusError, match="tmp102 at 0x48"):
         sensor.read()
+
+
+def test_reset_reads_zero_until_first_conversion():
+    """After a power-on reset the register holds 0x0000 until the first conversion (~26 ms)."""
+    clock, chip, bus = make(temp=21.0)
+    sensor = TMP102(bus, 0x48, clock=clock)
+    chip.power_on_reset()
+    assert sensor.read().temp_c == 0.0  # the thermometer thread's jump check rejects this
+    clock.advance(0.05)
+    assert sensor.read().temp_c == 21.0
