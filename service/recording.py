@@ -118,9 +118,15 @@ class RecordingWriter:
         self._pending_temp: float | None = None
         self._last_t = -math.inf
         self.rows = 0
+        self._header_written = False
         if start_wall is not None:
             self._fh.write(f"# {START_PREFIX} {start_wall.isoformat()}\n")
-        self._fh.write(",".join(HEADER_TEMP) + "\n")
+
+    def _write_header(self) -> None:
+        # Deferred so comments written before the first rows sit above the header.
+        if not self._header_written:
+            self._fh.write(",".join(HEADER_TEMP) + "\n")
+            self._header_written = True
 
     def __enter__(self) -> "RecordingWriter":
         return self
@@ -129,7 +135,7 @@ class RecordingWriter:
         self.close()
 
     def comment(self, text: str) -> None:
-        """Write ``# text`` (one line per line of ``text``)."""
+        """Write ``# text`` (one line per line of ``text``); before the first rows it goes above the header."""
         for line in str(text).splitlines() or [""]:
             self._fh.write(f"# {line}\n")
 
@@ -167,15 +173,18 @@ class RecordingWriter:
             if not np.isfinite(temp[0]):
                 temp[0] = self._pending_temp
             self._pending_temp = None
+        self._write_header()
         self._fh.write(_fmt_rows(t, accel_g, temp))
         self._last_t = float(tr[-1])
         self.rows += n
 
     def flush(self) -> None:
+        self._write_header()
         self._fh.flush()
 
     def close(self) -> None:
         if not self._fh.closed:
+            self._write_header()
             self._fh.close()
 
 
