@@ -269,37 +269,28 @@ def check_thermometer(config, bus, w1_devices: str) -> Result:
     if wanted == "none":
         return Result(NA, "thermometer", "temperature.sensor = none")
     try:
-        from firmware.tempsensor import I2C_WIRING_HINT
-        from firmware.thermometer import scan_thermometers
         from firmware.ds18b20 import W1_WIRING_HINT
+        from firmware.tempsensor import I2C_WIRING_HINT
+        from firmware.thermometer import NOT_FOUND_HINT, scan_thermometers
     except ImportError as exc:
         return Result(NA, "thermometer", f"scanning is not available in this build ({exc})")
     try:
         found = scan_thermometers(bus, w1_devices)
     except (NightcrampError, OSError) as exc:
         return Result(FAIL, "thermometer", f"scanning failed: {exc}", fix=I2C_WIRING_HINT)
-    details = []
-    for f in found:
-        line = f"{f.location}  {f.chip}  {f.identity}"
-        if f.reading is not None:
-            line += f"  {f.reading.temp_c:.1f} °C"
-            if f.reading.humidity_pct is not None:
-                line += f"  {f.reading.humidity_pct:.0f} %RH"
-        if f.error:
-            line += f"  error: {f.error}"
-        details.append(line)
+    details = tuple(f.summary() for f in found)
     good = [f for f in found if f.reading is not None and not f.error]
     if wanted != "auto":
-        family = "bme280" if wanted == "bmp280" else wanted
-        good = [f for f in good if f.chip.startswith(family[:3])]
+        family = ("bme280", "bmp280") if wanted in ("bme280", "bmp280") else (wanted,)  # one driver reads both
+        good = [f for f in good if f.chip in family]
     if good:
-        return Result(OK, "thermometer", f"{good[0].chip} at {good[0].location} reads {good[0].reading.temp_c:.1f} °C",
-                      details=tuple(details))
-    hint = W1_WIRING_HINT if wanted == "ds18b20" else I2C_WIRING_HINT
+        return Result(OK, "thermometer", f"{good[0].chip} at {good[0].location} reads {good[0].reading.temp_c:.1f} C",
+                      details=details)
     if wanted == "auto":
         return Result(WARN, "thermometer", "no room thermometer found: prompts will not mention the room temperature",
-                      fix=f"optional; to add one, {hint}", details=tuple(details))
-    return Result(FAIL, "thermometer", f"{wanted} not found", fix=hint, details=tuple(details))
+                      fix=f"optional: {NOT_FOUND_HINT}", details=details)
+    hint = W1_WIRING_HINT if wanted == "ds18b20" else I2C_WIRING_HINT
+    return Result(FAIL, "thermometer", f"{wanted} not found", fix=hint, details=details)
 
 
 def check_gpio(config, pin_factory=None) -> Result:

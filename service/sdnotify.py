@@ -113,11 +113,14 @@ class Watchdog:
     """Pings systemd's watchdog only while every progress counter keeps advancing.
 
     ``progress`` is a callable returning a counter that grows with each pass of
-    the sampling loop (the sampler's drain counter), or a mapping of name ->
-    callable when there are several loops (one sampler per leg): all must
-    advance between two pings.  The counters must grow on every pass, failed
-    drains included, so that an unplugged sensor is reported as a sensor fault
-    rather than answered with restarts.
+    the sampling loop, or a mapping of name -> callable when there are several
+    loops (one sampler per leg): all must advance between two pings.  The
+    counter must grow on every pass, failed drains included
+    (``sampler.stats.drains + sampler.stats.errors``, not ``sampler.progress``
+    which counts successful drains only): an unplugged sensor is a sensor
+    fault the service reports and rides out, and restarting cannot plug it
+    back in.  What the watchdog catches is a loop that stopped: a dead thread
+    or an I2C transfer that never returns.
 
     A thread checks every ``interval_s / 2`` seconds (half the watchdog timeout,
     as sd_watchdog_enabled(3) advises).  When a counter has not moved since the

@@ -101,6 +101,7 @@ def test_notify_and_watchdog(unit):
     assert service["NotifyAccess"] == ["main"]
     assert int(service["WatchdogSec"][0]) >= 10  # the daemon pings every WatchdogSec/2 when the sampler progressed
     assert service["Restart"] == ["on-failure"]
+    assert "2" in service["RestartPreventExitStatus"][0].split()  # a config error is not retried in a loop
     # systemd ignores StartLimit* in [Service] on current versions: they must sit in [Unit].
     assert "StartLimitIntervalSec" in unit["Unit"] and "StartLimitBurst" in unit["Unit"]
     assert "StartLimitIntervalSec" not in service
