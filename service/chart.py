@@ -94,8 +94,7 @@ def render_history(rows, path: str | os.PathLike) -> ChartData:
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN * 0.8), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     nights = [datetime(r.night.year, r.night.month, r.night.day, 12) for r in rows]  # noon: bar centred on the date
-    bars = ax.bar(nights, [r.cramps for r in rows], width=0.8, color=EPISODE_COLOR, alpha=0.7)
-    bars.set_gid("cramps")
+    ax.bar(nights, [r.cramps for r in rows], width=0.8, color=EPISODE_COLOR, alpha=0.7, label="cramps")
     ax.set_ylabel("cramps per night")
     ax.yaxis.get_major_locator().set_params(integer=True)
     temps = [(n, r.mean_temp_c) for n, r in zip(nights, rows) if r.mean_temp_c is not None]
@@ -146,7 +145,7 @@ def _read_back(fig, path: Path, size: tuple[int, int]) -> ChartData:
                 x0 = patch.get_x()
                 data.spans.setdefault(kind, []).append((label, as_dt(x0), as_dt(x0 + patch.get_width())))
         for container in ax.containers:
-            if container.get_gid() == "cramps":
+            if container.get_label() == "cramps":
                 data.series["cramps"] = ([as_dt(b.get_x() + b.get_width() / 2) for b in container],
                                          [float(b.get_height()) for b in container])
     return data
