@@ -30,11 +30,11 @@ class RampSource:
         return np.concatenate([t0 + np.arange(n) / r for t0, n, r in self.calls]) if self.calls else np.zeros(0)
 
 
-def run_samplers(clock, samplers, until_s: float, events=()):
+def run_samplers(clock, samplers, until_s: float, events=(), finish: bool = True):
     """Step several samplers on one ManualClock until ``until_s``, each on its own schedule.
 
     ``events``: (time, callable) pairs run once when the clock passes their time
-    (a chip reset, a cable pulled).
+    (a chip reset, a cable pulled).  ``finish``: close the samplers at the end (as stopping the thread does).
     """
     due = {id(s): clock.monotonic() for s in samplers}
     pending = sorted(events, key=lambda e: e[0])
@@ -52,8 +52,9 @@ def run_samplers(clock, samplers, until_s: float, events=()):
             clock.advance(t_next - clock.monotonic())
         wait = s.step()
         due[id(s)] = clock.monotonic() + wait
-    for s in samplers:
-        s.finish()
+    if finish:
+        for s in samplers:
+            s.finish()
 
 
 def collect(items, kind, leg=None):
