@@ -127,14 +127,14 @@ def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = 
             try:
                 deadline = t_origin + seconds
                 while clock.monotonic() < deadline:
-                    _write_items(writer, items, t_origin, summary, timeout=QUEUE_POLL_S)
+                    _write_items(writer, items, t_origin, seconds, summary, timeout=QUEUE_POLL_S)
             except KeyboardInterrupt:
                 log.warning("interrupted: keeping what was recorded")
             finally:
                 sampler.stop()
                 if thermometer is not None:
                     thermometer.stop()
-                _write_items(writer, items, t_origin, summary, timeout=0)
+                _write_items(writer, items, t_origin, seconds, summary, timeout=0)
             summary["samples_per_s"] = summary["rows"] / seconds
             summary["stats"] = sampler.stats
     finally:
@@ -142,8 +142,12 @@ def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = 
     return summary
 
 
-def _write_items(writer: RecordingWriter, items: queue.Queue, t_origin: float, summary: dict, timeout: float) -> None:
-    """Move everything queued into the file (waiting up to ``timeout`` for the first item)."""
+def _write_items(writer: RecordingWriter, items: queue.Queue, t_origin: float, seconds: float, summary: dict,
+                 timeout: float) -> None:
+    """Move everything queued into the file (waiting up to ``timeout`` for the first item).
+
+    Only what falls within ``0 < t <= seconds`` is kept: the recording is as long as asked.
+    """
     block = timeout > 0
     while True:
         try:
@@ -153,10 +157,12 @@ def _write_items(writer: RecordingWriter, items: queue.Queue, t_origin: float, s
         block = False
         if isinstance(item, AccelBatch):
             t = item.t_mono - t_origin
-            keep = t > 0  # samples converted before the recording started belong to no one
+            keep = (t > 0) & (t <= seconds)  # samples converted before the start belong to no one
             writer.write(t[keep], item.accel_g[keep])
             summary["rows"] += int(keep.sum())
         elif isinstance(item, Gap):
+            if item.t_start - t_origin > seconds:
+                continue
             writer.comment(f"gap: {item.t_start - t_origin:.4f} {item.t_end - t_origin:.4f} {item.reason}")
             summary["gaps"] += 1
             summary["gap_s"] += item.duration_s
