@@ -76,6 +76,13 @@ UPDATE_EVERY_S = 5.0
 WALK_HOLD_QUIET_S = 30.0
 """After walking, quiet needed before a new candidate may alert (getting back into bed)."""
 
+CONTEXT_S = 120.0
+"""How far back short movements count as a series (PLM movements are 10-90 s apart)."""
+
+RESTART_PEAK_G = 0.1
+RESTART_PEAK_RATIO = 1.5
+"""A new movement: a peak this large (g, and times the run's median peak) right after a dip."""
+
 BUFFER_S = 60.0
 """Raw samples kept for the one-off walking check."""
 
@@ -182,6 +189,8 @@ class CrampDetector:
         self._last_active_t = 0.0
         self._last_update_t = 0.0
         self._prev_act = False
+        self._dipped = False
+        self._recent_runs: deque[float] = deque(maxlen=8)
         self._power_sum = 0.0
         self._power_n = 0
         self._tilt_deg = 0.0
@@ -366,18 +375,26 @@ class CrampDetector:
                 if gap_s > LONG_GAP_S:
                     self._state = _IDLE
                     continue  # re-examine this window as a possible new onset
+                if (act[i] and self._dipped and self._peaks and self._periodic_context(t_end)
+                        and peakl[i] >= max(RESTART_PEAK_G, RESTART_PEAK_RATIO * float(np.median(self._peaks)))):
+                    # a fresh jerk right after a dip, amid a series of short movements: the next
+                    # movement of a PLM series, not the same event going on
+                    self._start_candidate(i, wl, mean, last_still)
                 self._flags.append(act[i])
                 self._peaks.append(peakl[i])
                 if act[i]:
                     self._still_run = 0
                     self._power_sum += dynl[i] ** 2
                     self._power_n += 1
-                elif stl[i]:
-                    self._still_run += 1
-                    if self._still_run * WINDOW_S > p.max_still_s:
-                        self._state = _IDLE
-                        i += 1
-                        continue
+                else:
+                    self._dipped = True
+                    if stl[i]:
+                        self._still_run += 1
+                        if self._still_run * WINDOW_S > p.max_still_s:
+                            self._state = _IDLE
+                            self._recent_runs.append(t_end)
+                            i += 1
+                            continue
                 if (
                     act[i]
                     and t_end - self._onset >= p.alert_after_s
@@ -425,11 +442,16 @@ class CrampDetector:
         self._onset = wl[i] * WINDOW_S
         self._flags.clear()
         self._peaks.clear()
+        self._dipped = False
         self._still_run = 0
         self._power_sum = 0.0
         self._power_n = 0
         j = int(last_still[i - 1]) if i > 0 else -1
         self._onset_posture = mean[j].copy() if j >= 0 else self._posture
+
+    def _periodic_context(self, t: float) -> bool:
+        """At least two short movements ended in the last two minutes (a PLM series or restlessness)."""
+        return sum(1 for x in self._recent_runs if t - x <= CONTEXT_S) >= 2
 
     def _end(self, t: float) -> DetectorEvent:
         self._state = _IDLE

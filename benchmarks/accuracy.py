@@ -1,0 +1,293 @@
+"""Accuracy and speed of the cramp detector on a held-out corpus of simulated nights.
+
+Run: ``.venv/bin/python -m benchmarks.accuracy`` (a few minutes on one core).
+Options: ``--corpus tuning`` scores the tuning seeds instead; ``--out DIR``
+keeps the recordings; ``--plots DIR`` draws example episodes and the hardest
+rejected look-alikes; ``--json FILE`` writes the figures.
+
+Seeds (never mixed): tuning nights use seeds 1000-1999, the held-out corpus
+5000-5999; the unit tests use seeds below 100.  Thresholds in service/detect.py
+were only ever adjusted while looking at the tuning corpus and the unit tests.
+
+Corpus: every sleeper type (calm, normal, restless, plm, walker) x every
+sensor model x rates 20/25/50/100/200 Hz, from two independent generators --
+``benchmarks.nights`` (built on tests/synth.py) and, when present, the
+project's night simulator ``service.simulate`` -- plus one 8-hour 50 Hz night
+for the replay-speed figure.  Every recording is written to disk and replayed
+through ``service.replay.replay_recording``, the code ``nightcramp replay``
+runs, and scored by the rule of signals.md: an alert between an episode's
+onset - 2 s and its end + 5 s detects it (the first; later ones are repeats);
+every other alert is a false alarm; latency = alert t - onset.  The baseline
+(benchmarks/baseline.py) is scored on the same files in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import nights
+from benchmarks.baseline import baseline_alerts
+from service.config import Config
+from service.recording import labels_path, read_labels, read_recording
+from service.replay import replay_recording
+
+log = logging.getLogger("benchmarks.accuracy")
+
+SEEDS = {"tuning": 1000, "heldout": 5000}
+SENSORS = ("mpu6050", "adxl345", "lis3dh")
+RATES = (20.0, 25.0, 50.0, 100.0, 200.0)
+NIGHTS_PER_SLEEPER = 4
+HOURS_PER_NIGHT = 2.0
+CRAMPS_PER_NIGHT = 2
+
+
+@dataclass
+class Night:
+    path: Path
+    generator: str
+    sleeper: str
+    sensor: str
+    rate_hz: float
+    episodes: list[tuple[float, float]]
+    hours: float
+    samples: int = 0
+    alerts: list[tuple[float, float]] = field(default_factory=list)  # (t, onset)
+    base_alerts: list[tuple[float, float]] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    read_s: float = 0.0
+    base_cpu_s: float = 0.0
+
+
+# ------------------------------------------------------------------ corpus
+
+
+def _write_sim_night(path: Path, seed, hours, sleeper, sensor, rate_hz, cramps) -> bool:
+    """Write one night with service.simulate; False when the simulator is not available."""
+    try:
+        from service import simulate
+    except ImportError:
+        return False
+    write = getattr(simulate, "write_night", None)
+    if write is None:
+        return False
+    write(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate_hz, sensor=sensor, sleeper=sleeper)
+    return True
+
+
+def build_corpus(kind: str, out: Path, quick: bool = False) -> list[Night]:
+    """Write the corpus's recordings and labels into ``out``; return the nights."""
+    base = SEEDS[kind]
+    plan = []
+    k = 0
+    per = 1 if quick else NIGHTS_PER_SLEEPER
+    for sleeper in nights.SLEEPERS:
+        for i in range(per):
+            sensor = SENSORS[k % len(SENSORS)]
+            rate = RATES[k % len(RATES)]
+            plan.append((base + k, sleeper, sensor, rate, HOURS_PER_NIGHT))
+            k += 1
+    plan.append((base + 900, "normal", "mpu6050", 50.0, 8.0))  # the replay-speed night
+    corpus: list[Night] = []
+    for seed, sleeper, sensor, rate, hours in plan:
+        for generator in ("synth", "sim"):
+            path = out / f"{generator}-{seed}-{sleeper}-{sensor}-{int(rate)}hz.csv.gz"
+            if generator == "synth":
+                # clipping: every third MPU-6050 night runs at +-2 g
+                range_g = 2.0 if sensor == "mpu6050" and seed % 3 == 0 else None
+                nights.write_night(path, seed=seed, hours=hours, sleeper=sleeper, sensor=sensor, rate_hz=rate,
+                                   cramps=CRAMPS_PER_NIGHT if hours <= 2 else 3, range_g=range_g)
+            elif not _write_sim_night(path, seed, hours, sleeper, sensor, rate,
+                                      CRAMPS_PER_NIGHT if hours <= 2 else 3):
+                continue
+            labels = read_labels(labels_path(path))
+            corpus.append(Night(path, generator, sleeper, sensor, rate, list(labels.episodes), labels.hours))
+            log.info("wrote %s (%.1f h, %d cramps)", path.name, labels.hours, len(labels.episodes))
+    return corpus
+
+
+# ------------------------------------------------------------------ running and scoring
+
+
+def run_night(night: Night, config: Config) -> None:
+    """Replay one recording through the service's code path; time it; run the baseline."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    rec = read_recording(night.path)
+    night.read_s = time.perf_counter() - wall0
+    night.alerts = [(e.t, e.fields["onset"]) for e in replay_recording(rec, config) if e.type == "cramp_start"]
+    night.wall_s = time.perf_counter() - wall0
+    night.cpu_s = time.process_time() - cpu0
+    night.samples = len(rec)
+    cpu1 = time.process_time()
+    night.base_alerts = baseline_alerts(rec.t, rec.accel)
+    night.base_cpu_s = time.process_time() - cpu1
+
+
+def score(alerts, episodes):
+    """signals.md rule: (latencies of detected episodes or None, false alarms, repeats)."""
+    latency: list[float | None] = [None] * len(episodes)
+    false_alarms = repeats = 0
+    for t, _onset in sorted(alerts):
+        hit = next((i for i, (on, end) in enumerate(episodes) if on - 2.0 <= t <= end + 5.0), None)
+        if hit is None:
+            false_alarms += 1
+        elif latency[hit] is None:
+            latency[hit] = t - episodes[hit][0]
+        else:
+            repeats += 1
+    return latency, false_alarms, repeats
+
+
+def summarise(corpus: list[Night], which: str) -> dict:
+    lat_all, lat_long, fa, rep, hours = [], [], 0, 0, 0.0
+    n_all = n_long = 0
+    fa_by_sleeper: dict[str, int] = {}
+    misses = []
+    for night in corpus:
+        alerts = night.alerts if which == "detector" else night.base_alerts
+        latency, f, r = score(alerts, night.episodes)
+        fa += f
+        rep += r
+        hours += night.hours
+        fa_by_sleeper[night.sleeper] = fa_by_sleeper.get(night.sleeper, 0) + f
+        for (on, end), lat in zip(night.episodes, latency):
+            n_all += 1
+            long = end - on >= 20.0
+            n_long += long
+            if lat is not None:
+                lat_all.append(lat)
+                if long:
+                    lat_long.append(lat)
+            else:
+                misses.append({"file": night.path.name, "onset": round(on, 1), "duration_s": round(end - on, 1)})
+    lat = np.array(lat_all) if lat_all else np.array([np.nan])
+    return {
+        "episodes": n_all,
+        "episodes_ge_20s": n_long,
+        "sensitivity": len(lat_all) / n_all if n_all else float("nan"),
+        "sensitivity_ge_20s": len(lat_long) / n_long if n_long else float("nan"),
+        "false_alarms": fa,
+        "false_alarms_per_8h": fa / hours * 8.0 if hours else float("nan"),
+        "false_alarms_by_sleeper": fa_by_sleeper,
+        "repeats": rep,
+        "latency_median_s": float(np.nanmedian(lat)),
+        "latency_p90_s": float(np.nanpercentile(lat, 90)),
+        "hours": hours,
+        "misses": misses,
+    }
+
+
+def speed(corpus: list[Night]) -> dict:
+    samples = sum(n.samples for n in corpus)
+    rec_s = sum(n.hours * 3600.0 for n in corpus)
+    wall = sum(n.wall_s for n in corpus)
+    cpu = sum(n.cpu_s for n in corpus)
+    long = [n for n in corpus if n.hours >= 7.0 and n.rate_hz == 50.0]
+    out = {
+        "x_real_time": rec_s / wall,
+        "cpu_us_per_sample": cpu / samples * 1e6,
+        "baseline_cpu_us_per_sample": sum(n.base_cpu_s for n in corpus) / samples * 1e6,
+        "read_share": sum(n.read_s for n in corpus) / wall,
+    }
+    if long:
+        n = long[0]
+        out["night_8h_50hz_s"] = n.wall_s
+        out["night_8h_50hz_x_real_time"] = n.hours * 3600.0 / n.wall_s
+        out["night_8h_50hz_read_s"] = n.read_s
+    return out
+
+
+def report(results: dict) -> str:
+    rows = []
+    for name in ("detector", "baseline"):
+        for gen, r in results[name].items():
+            rows.append(
+                f"| {name} | {gen} | {r['episodes']} ({r['episodes_ge_20s']}) | {r['sensitivity']:.3f} | "
+                f"{r['sensitivity_ge_20s']:.3f} | {r['false_alarms']} ({r['false_alarms_per_8h']:.3f}) | "
+                f"{r['repeats']} | {r['latency_median_s']:.1f} | {r['latency_p90_s']:.1f} |"
+            )
+    s = results["speed"]
+    lines = [
+        f"corpus: {results['corpus']} ({results['hours']:.1f} h, {results['nights']} nights)",
+        "",
+        "| detector | generator | cramps (>= 20 s) | sensitivity | sens. >= 20 s | false alarms (per 8 h) | repeats "
+        "| median latency s | p90 latency s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"replay speed: {s['x_real_time']:.0f}x real time over the corpus (reading the file: "
+        f"{100 * s['read_share']:.0f} % of it); {s['cpu_us_per_sample']:.2f} CPU us per sample "
+        f"(baseline {s['baseline_cpu_us_per_sample']:.2f} us, detection only)",
+    ]
+    if "night_8h_50hz_s" in s:
+        lines.append(f"8-hour 50 Hz night: {s['night_8h_50hz_s']:.2f} s including reading "
+                     f"({s['night_8h_50hz_read_s']:.2f} s), {s['night_8h_50hz_x_real_time']:.0f}x real time")
+    fa = results["detector"]["all"]["false_alarms_by_sleeper"]
+    lines.append("detector false alarms by sleeper: " + ", ".join(f"{k} {v}" for k, v in fa.items()))
+    for m in results["detector"]["all"]["misses"]:
+        lines.append(f"missed: {m['file']} onset {m['onset']} s, {m['duration_s']} s long")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", choices=sorted(SEEDS), default="heldout")
+    ap.add_argument("--out", help="keep the recordings here (default: a temporary directory)")
+    ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--plots", help="draw example episodes and the hardest rejected look-alikes into this directory")
+    ap.add_argument("--quick", action="store_true", help="one night per sleeper type (a smoke run)")
+    ap.add_argument("--sensitivity", choices=("low", "normal", "high"), default="normal")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logging.getLogger("service").setLevel(logging.WARNING)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nightcramp-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        corpus = build_corpus(args.corpus, out, quick=args.quick)
+        log.info("corpus written in %.0f s", time.perf_counter() - t0)
+        from dataclasses import replace
+
+        config = Config()
+        config = replace(config, detection=replace(config.detection, sensitivity=args.sensitivity))
+        for night in corpus:
+            run_night(night, config)
+        gens = sorted({n.generator for n in corpus})
+        results = {
+            "corpus": args.corpus,
+            "sensitivity_preset": args.sensitivity,
+            "nights": len(corpus),
+            "hours": sum(n.hours for n in corpus),
+            "detector": {}, "baseline": {},
+            "speed": speed(corpus),
+        }
+        for which in ("detector", "baseline"):
+            results[which]["all"] = summarise(corpus, which)
+            if len(gens) > 1:
+                for g in gens:
+                    results[which][g] = summarise([n for n in corpus if n.generator == g], which)
+        print(report(results))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+        if args.plots:
+            from benchmarks.plots import draw
+
+            draw(corpus, Path(args.plots))
+    finally:
+        if not args.out:
+            shutil.rmtree(out, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
