@@ -126,6 +126,7 @@ def open_thermometer(bus: I2CBus | None, sensor: str = "auto", address: int | No
     if sensor == "none":
         return None
     names = list(I2C_DRIVERS) + ["ds18b20"] if sensor == "auto" else ["bme280" if sensor == "bmp280" else sensor]
+    failures = []  # chips that answered but could not be set up
     for name in names:
         if name == "ds18b20":
             if find_ds18b20(w1_devices):
@@ -143,6 +144,7 @@ def open_thermometer(bus: I2CBus | None, sensor: str = "auto", address: int | No
             driver, error = _try_open(cls, bus, addr, clock)
             if error:
                 log.warning("%s at %#04x answered but could not be set up: %s", name, addr, error)
+                failures.append(error)
             if driver is not None:
                 log.info("room thermometer: %s (%s)", driver.name, driver.identity)
                 return driver
@@ -155,6 +157,8 @@ def open_thermometer(bus: I2CBus | None, sensor: str = "auto", address: int | No
     where = "%#04x" % address if address is not None else "/".join("%#04x" % a for a in I2C_DRIVERS[names[0]].ADDRESSES)
     if bus is None:
         raise DeviceNotFoundError("temperature.sensor is %s but no I2C bus is open" % sensor)
+    if failures:
+        raise DeviceNotFoundError("%s answered at %s but could not be set up: %s" % (sensor, where, failures[-1]))
     raise DeviceNotFoundError("no %s answers at %s; %s" % (sensor, where, I2C_WIRING_HINT))
 
 

@@ -60,6 +60,9 @@ def test_scan_reports_a_sensor_that_answers_but_fails(clock, tmp_path):
     assert [f.chip for f in found] == ["bme280", "sht3x"]
     assert found[0].reading is None and "blank" in found[0].error
     assert found[1].reading is not None and not found[1].error
+    with pytest.raises(DeviceNotFoundError, match="answered at 0x76 but could not be set up.*blank"):
+        open_thermometer(bus, "bme280", 0x76, w1_devices=str(tmp_path), clock=clock)
+    assert open_thermometer(bus, "auto", w1_devices=str(tmp_path), clock=clock).chip == "sht3x"
 
 
 def test_scan_without_i2c_bus_or_sensors(clock, tmp_path):
