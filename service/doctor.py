@@ -314,6 +314,20 @@ def check_gpio(config, pin_factory=None) -> Result:
     return Result(OK, "gpio", f"{wanted} usable")
 
 
+def check_gpio_access(who: Identity, dev_dir: str = "/dev") -> Result:
+    """The service user may open the GPIO character devices lgpio uses (root always can, so ask for it)."""
+    chips = sorted(Path(dev_dir).glob("gpiochip*"))
+    if not chips:
+        return Result(FAIL, "gpio permission", f"no {dev_dir}/gpiochip*: this is not a Raspberry Pi, or the "
+                      "kernel has no GPIO driver", fix="remove the [gpio] pins from the configuration")
+    denied = [c for c in chips if not who.can(c, read=True, write=True)]
+    if denied:
+        group = _owner(denied[0]).split()[0].split(":")[1]
+        return Result(FAIL, "gpio permission", f"{who.name} may not open {', '.join(c.name for c in denied)} "
+                      f"({_owner(denied[0])})", fix=f"sudo adduser {who.name} {group}")
+    return Result(OK, "gpio permission", f"{who.name} may open {', '.join(c.name for c in chips)}")
+
+
 def check_broker(config, timeout_s: float = 5.0) -> list[Result]:
     """Connect once with the configured host, port, TLS and credentials."""
     if not config.mqtt.host:
@@ -530,6 +544,8 @@ def run_checks(config_path: str | None, simulate: bool = False, broker_timeout_s
                 report.add(Result(FAIL, "accelerometer", "not checked: the I2C bus is not usable (see above)"))
             report.add(check_thermometer(config, bus, w1_dir))
             report.add(check_gpio(config, pin_factory))
+            if gpio_wanted and not simulate:
+                report.add(check_gpio_access(who, dev_dir))
     report.add(check_broker(config, broker_timeout_s))
     report.add(check_files(config, who))
     report.add(check_state_dir(config, who))

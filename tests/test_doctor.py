@@ -234,6 +234,17 @@ def test_gpio_pins_checked_with_mock_factory(mock_factory):
     assert result.status == FAIL and "gpio" in result.fix
 
 
+def test_gpio_device_permission_for_the_service_user(tmp_path):
+    assert doctor.check_gpio_access(SERVICE, str(tmp_path)).status == FAIL  # no gpiochip at all: not a Pi
+    chip = tmp_path / "gpiochip0"
+    chip.touch()
+    chip.chmod(0o660)
+    result = doctor.check_gpio_access(SERVICE, str(tmp_path))
+    assert result.status == FAIL and result.fix.startswith("sudo adduser nightcramp ")
+    member = Identity("nightcramp", 54321, frozenset({54321, chip.stat().st_gid}))
+    assert doctor.check_gpio_access(member, str(tmp_path)).status == OK
+
+
 def test_time_sync_flag(tmp_path):
     flag = tmp_path / "synchronized"
     flag.touch()
