@@ -361,27 +361,31 @@ class _Builder:
             _band_tones(rng, start, start + dur, min(0.4, dur / 3), 0.5, 4.0, rng.uniform(0.01, 0.12), k=8),
         ]
 
-    def plm_series(self, start: float, n: int, mean_iv: float) -> SimEvent:
+    def plm_series(self, start: float, n: int, mean_iv: float, max_end: float = math.inf) -> SimEvent:
+        """``n`` (>= 4) leg movements of 0.5-10 s, onsets 10-90 s apart (WASM 2016 scoring rules)."""
         rng = self.rng
         comps, t, moves = [], start, []
         for _ in range(n):
             dur = float(np.clip(rng.lognormal(math.log(2.0), 0.5), 0.5, 10.0))
+            if len(moves) >= 4 and t + dur > max_end:
+                break
             comps += self.plm_movement(t, dur)
             moves.append((round(t, 3), round(t + dur, 3)))
             t += float(np.clip(rng.normal(mean_iv, 0.15 * mean_iv), 10.0, 90.0))
         end = moves[-1][1]
-        return SimEvent("plm", start, end, comps, {"movements": len(moves)})
+        return SimEvent("plm", start, end, comps, {"movements": len(moves), "onsets": [m[0] for m in moves]})
 
     def fidget(self, start: float, dur: float) -> SimEvent:
         rng = self.rng
-        comps, t = [], start
+        comps, t, end = [], start, start + 1.0
         while t < start + dur - 1.0:
             md = rng.uniform(1.0, 4.0)
             comps.append(_band_tones(rng, t, t + md, 0.3, 0.5, 5.0, rng.uniform(0.02, 0.25), k=8))
             if rng.random() < 0.3:
                 self.move_to(t + 0.2, md * 0.6, self.pitch + rng.uniform(-12, 12), self.roll + rng.uniform(-20, 20))
-            t += md + rng.uniform(3.0, 20.0)
-        return SimEvent("fidget", start, t, comps)
+            end = t + md
+            t = end + rng.uniform(3.0, 20.0)
+        return SimEvent("fidget", start, end, comps)
 
     def walk(self, start: float, walk_s: float) -> SimEvent:
         """Get up: sit with the leg hanging, stand, walk (maybe a pause and back), sit, lie down."""
@@ -441,9 +445,12 @@ class _Builder:
         if mild:
             pitch = self.pitch + rng.choice([-1, 1]) * rng.uniform(6.0, 15.0)
             roll = self.roll + rng.uniform(-10, 10)
-        else:
+        elif rng.random() < 0.8:
             pitch = rng.uniform(35.0, 70.0)
             roll = self.roll + rng.uniform(-35, 35)
+        else:  # the leg stays down: a smaller, still unusual tilt
+            pitch = self.pitch + rng.choice([-1, 1]) * rng.uniform(12.0, 25.0)
+            roll = self.roll + rng.uniform(-20, 20)
         self.move_to(start + 0.1, rng.uniform(0.5, 1.5), pitch, roll)
         s0 = start + 0.6
         s1 = start + 1.0 + sustained_s
@@ -573,9 +580,10 @@ def make_night(hours: float, cramps: int, seed: int, sleeper: str = "normal", *,
     for _ in range(r_place.poisson(prof.plm_series * hours)):
         n = int(np.clip(r_place.lognormal(math.log(15), 0.5), 4, 60))
         iv = float(r_place.uniform(15.0, 45.0))
-        a = slots.place(n * iv * 1.2 + 10, "plm", 30.0, 0.0, horizon, avoid=around_cramps)
+        span = n * iv * 1.2 + 10
+        a = slots.place(span, "plm", 30.0, 0.0, horizon, avoid=around_cramps)
         if a is not None:
-            plm_plan.append((a, n, iv))
+            plm_plan.append((a, n, iv, a + span))
     for _ in range(r_place.poisson(prof.fidget_bouts * hours)):
         dur = float(r_place.uniform(60.0, 480.0))
         a = slots.place(dur + 25, "fidget", 20.0, 0.0, horizon, avoid=around_cramps)
@@ -594,7 +602,7 @@ def make_night(hours: float, cramps: int, seed: int, sleeper: str = "normal", *,
     name, p, r = _lying_posture(r_build)
     b = _Builder(r_build, p, r, name)
     plan = ([(a, "walk", (w,)) for a, w in walk_plan] + [(a, "cramp", c[1:]) for c in cramp_plan for a in [c[0]]]
-            + [(a, "plm", (n, iv)) for a, n, iv in plm_plan] + [(a, "fidget", (d,)) for a, d in fidget_plan]
+            + [(a, "plm", (n, iv, e)) for a, n, iv, e in plm_plan] + [(a, "fidget", (d,)) for a, d in fidget_plan]
             + [(a, k, (d,)) for a, k, d in short])
     plan.sort(key=lambda x: x[0])
     events = []
@@ -788,6 +796,7 @@ class SimulatedNight:
     jitter: bool = True
     gaps: bool = True
     chunk_s: float = 60.0
+    gap_rate_scale: float = 1.0
 
     def __post_init__(self):
         ss = np.random.SeedSequence([int(self.timeline.seed) & 0xFFFFFFFF, 0x5A3])
@@ -808,7 +817,7 @@ class SimulatedNight:
         protect = [(a - 30.0, b + 30.0) for a, b in self.timeline.episodes]
         spans = []
         for rate, lo, hi in ((1.5, 0.1, 2.0), (0.15, 5.0, 60.0)):
-            for _ in range(rng.poisson(rate * hours)):
+            for _ in range(rng.poisson(rate * hours * self.gap_rate_scale)):
                 d = rng.uniform(lo, hi)
                 a = rng.uniform(10.0, max(10.0, hours * 3600.0 - d - 10.0))
                 if any(a < pe and a + d > ps for ps, pe in protect):
@@ -881,7 +890,7 @@ class SimulatedNight:
 def prepare_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: float = 50.0,
                   sensor: str = "mpu6050", sleeper: str = "normal", range_g: int | None = None, *,
                   jitter: bool = True, gaps: bool = True, start_temp_c: float = 20.0,
-                  mild_fraction: float = 0.3) -> SimulatedNight:
+                  mild_fraction: float = 0.3, gap_rate_scale: float = 1.0) -> SimulatedNight:
     """Validate the options and build the night (timeline + sampling plan), without rendering it."""
     rate_hz = _check_rate(rate_hz)
     model = sensor_model(sensor)
@@ -889,7 +898,7 @@ def prepare_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: f
         range_g = int(np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x8A]).choice([2, 4, 4, 8]))
     range_g = _check_range(model, range_g)
     tl = make_night(hours, cramps, seed, sleeper, start_temp_c=start_temp_c, mild_fraction=mild_fraction)
-    return SimulatedNight(tl, model, rate_hz, range_g, jitter=jitter, gaps=gaps)
+    return SimulatedNight(tl, model, rate_hz, range_g, jitter=jitter, gaps=gaps, gap_rate_scale=gap_rate_scale)
 
 
 def simulate_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: float = 50.0,
@@ -899,7 +908,7 @@ def simulate_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: 
 
     Values are rounded as the recording format stores them (t to 0.1 ms, g to
     10 ug), so a written and re-read night is identical.  ``kwargs`` go to
-    :func:`prepare_night` (jitter, gaps, start_temp_c, mild_fraction).
+    :func:`prepare_night` (jitter, gaps, start_temp_c, mild_fraction, gap_rate_scale).
     """
     from service.recording import Recording
 
@@ -958,24 +967,11 @@ def cmd_simulate(args) -> int:
 SCENARIOS = ("quiet", "rollover", "twitch", "plm", "fidget", "walk", "bump", "cramp", "mild_cramp")
 
 
-def scenario(kind: str, seed: int = 0, rate_hz: float = 50.0, sensor: str = "mpu6050",
-             mount_rotation: np.ndarray | None = None, *, range_g: int = 4, lead_s: float = 60.0,
-             tail_s: float = 60.0, duration_s: float | None = None, jitter: bool = False,
-             noise: bool = True):
-    """A clip of one thing out of quiet lying, for per-class tests: returns (t, accel_g, labels).
-
-    ``labels`` is a list of (onset, end) (one for the cramp kinds, empty for
-    look-alikes).  The event starts at ``lead_s``; ``duration_s`` sets a
-    cramp's labelled length (onset to release end, 15-600 s), a walk's walking
-    time or a fidgeting bout's length.  ``mount_rotation`` (3x3, sensor <- leg)
-    defaults to a seeded random rotation.  The samples are quantised and
-    clipped by the sensor model at ``range_g``.
-    """
+def scenario_timeline(kind: str, seed: int = 0, mount_rotation: np.ndarray | None = None, *,
+                      lead_s: float = 60.0, tail_s: float = 60.0, duration_s: float | None = None) -> Timeline:
+    """The timeline of a single-scenario clip (see :func:`scenario`); its events carry their details."""
     if kind not in SCENARIOS:
         raise ConfigError(f"unknown scenario {kind!r}: choose one of {', '.join(SCENARIOS)}")
-    rate_hz = _check_rate(rate_hz)
-    model = sensor_model(sensor)
-    range_g = _check_range(model, range_g)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5C, SCENARIOS.index(kind)])
     name, p, r = _lying_posture(rng)
     b = _Builder(rng, p, r, name)
@@ -1004,15 +1000,37 @@ def scenario(kind: str, seed: int = 0, rate_hz: float = 50.0, sensor: str = "mpu
             sustained = duration_s - 1.0 - release
         events = [b.cramp(a, sustained, release, mild)]
     end = max([a] + [e.end for e in events]) + float(tail_s)
-    tl = Timeline(hours=end / 3600.0, seed=int(seed), sleeper="scenario", events=events,
-                  keys=_sorted_keys(b.keys),
-                  mount=random_rotation(rng) if mount_rotation is None else np.asarray(mount_rotation, float),
-                  temp_grid_c=np.full(int(end / 60) + 2, 20.0), background=_background(rng))
+    return Timeline(hours=end / 3600.0, seed=int(seed), sleeper="scenario", events=events,
+                    keys=_sorted_keys(b.keys),
+                    mount=random_rotation(rng) if mount_rotation is None else np.asarray(mount_rotation, float),
+                    temp_grid_c=np.full(int(end / 60) + 2, 20.0), background=_background(rng))
+
+
+def scenario(kind: str, seed: int = 0, rate_hz: float = 50.0, sensor: str = "mpu6050",
+             mount_rotation: np.ndarray | None = None, *, range_g: int = 4, lead_s: float = 60.0,
+             tail_s: float = 60.0, duration_s: float | None = None, jitter: bool = False,
+             noise: bool = True):
+    """A clip of one thing out of quiet lying, for per-class tests: returns (t, accel_g, labels).
+
+    ``kind`` is one of :data:`SCENARIOS`.  ``labels`` is a list of (onset,
+    end): one for the cramp kinds, empty for look-alikes.  The event starts at
+    ``lead_s`` and the clip ends ``tail_s`` after it; ``duration_s`` sets a
+    cramp's labelled length (onset to release end, 15-600 s), a walk's
+    walking time or a fidgeting bout's length.  ``mount_rotation`` (3x3,
+    sensor <- leg) defaults to a seeded random rotation.  Samples are
+    quantised and clipped by the sensor model at ``range_g``; ``jitter`` adds
+    timestamp jitter as in recordings.
+    """
+    rate_hz = _check_rate(rate_hz)
+    model = sensor_model(sensor)
+    range_g = _check_range(model, range_g)
+    tl = scenario_timeline(kind, seed, mount_rotation, lead_s=lead_s, tail_s=tail_s, duration_s=duration_s)
     src = NightSource(tl, model, noise=noise)
-    n = int(end * rate_hz)
+    n = int(tl.hours * 3600.0 * rate_hz)
     accel = model.quantise(src(0.0, n, rate_hz), range_g)
     t = np.arange(n) / rate_hz
     if jitter:
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x7A])
         t = t + np.clip(rng.normal(0.0, min(0.0015, 0.1 / rate_hz), n), -0.3 / rate_hz, 0.3 / rate_hz)
         t = np.maximum(t, 0.0)
     return t, accel, tl.episodes
