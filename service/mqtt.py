@@ -25,6 +25,7 @@ they must return quickly (put the command on a queue).
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import queue
@@ -32,6 +33,7 @@ import ssl
 import socket
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Callable, Iterable
@@ -384,22 +386,19 @@ class MQTTBridge:
                     log.exception("mqtt: delivery hook failed")
 
 
-# ---------------------------------------------------------------- doctor
+# ---------------------------------------------------------------- one-shot clients (doctor, test-alert)
 
 
-def check_broker(config, timeout: float = 5.0) -> tuple[bool, str]:
-    """Connect once with the configured credentials and TLS; say plainly what went wrong.
-
-    Uses its own client id (``<client_id>-check``) so a running service is not kicked off.
-    """
+def _connect_blocking(config, client_id: str, timeout: float) -> tuple[paho.Client | None, str]:
+    """Connect and wait for the CONNACK; return (client, "") or (None, a plain explanation)."""
     m = config.mqtt
     if not m.host:
-        return False, "no broker configured (mqtt.host is empty): events stay in the outbox"
+        return None, "no broker configured (mqtt.host is empty): events stay in the outbox"
     where = f"{m.host}:{m.port}"
     try:
-        client = _make_client(config, f"{config.client_id}-check")
+        client = _make_client(config, client_id)
     except ConfigError as exc:
-        return False, str(exc)
+        return None, str(exc)
     result: dict[str, object] = {}
     done = threading.Event()
 
@@ -416,39 +415,112 @@ def check_broker(config, timeout: float = 5.0) -> tuple[bool, str]:
     try:
         client.connect(m.host, m.port, keepalive=max(5, int(timeout) * 2))
     except ssl.SSLCertVerificationError as exc:
-        return False, (f"TLS: the certificate of {where} is not trusted ({exc.verify_message}); "
-                       "check mqtt.ca_file and that the host name matches the certificate")
+        return None, (f"TLS: the certificate of {where} is not trusted ({exc.verify_message}); "
+                      "check mqtt.ca_file and that the host name matches the certificate")
     except ssl.SSLError as exc:
-        return False, (f"TLS handshake with {where} failed ({exc.reason or exc}); is this a TLS port "
-                       "(usually 8883) and are mqtt.cert_file/key_file right?")
+        return None, (f"TLS handshake with {where} failed ({exc.reason or exc}); is this a TLS port "
+                      "(usually 8883) and are mqtt.cert_file/key_file right?")
     except socket.gaierror:
-        return False, f"cannot resolve the broker host name {m.host!r} (mqtt.host)"
+        return None, f"cannot resolve the broker host name {m.host!r} (mqtt.host)"
     except ConnectionRefusedError:
-        return False, f"nothing listens on {where} (is the broker running? is mqtt.port right?)"
+        return None, f"nothing listens on {where} (is the broker running? is mqtt.port right?)"
     except (TimeoutError, socket.timeout):
-        return False, f"no answer from {where} within {timeout:g} s"
+        return None, f"no answer from {where} within {timeout:g} s"
     except OSError as exc:
-        return False, f"cannot connect to {where}: {exc.strerror or exc}"
+        return None, f"cannot connect to {where}: {exc.strerror or exc}"
     deadline = time.monotonic() + timeout
     try:
         while not done.is_set() and time.monotonic() < deadline:
             client.loop(timeout=0.1)
     except OSError as exc:
-        return False, f"connection to {where} failed: {exc}"
-    finally:
+        return None, f"connection to {where} failed: {exc}"
+    rc = result.get("rc")
+    problem = ""
+    if rc is None:
+        if "closed" in result:
+            hint = " (is it a TLS port? set mqtt.tls = true)" if not m.tls else ""
+            problem = f"{where} closed the connection before answering{hint}"
+        else:
+            problem = f"no MQTT answer from {where} within {timeout:g} s"
+    elif rc.is_failure:
+        if str(rc) in ("Bad user name or password", "Not authorized"):
+            problem = f"{where} refused the login: {rc} (check mqtt.username and mqtt.password/password_file)"
+        else:
+            problem = f"{where} refused the connection: {rc}"
+    if problem:
         try:
             client.disconnect()
         except OSError:
             pass
-    rc = result.get("rc")
-    if rc is None:
-        if "closed" in result:
-            hint = " (is it a TLS port? set mqtt.tls = true)" if not m.tls else ""
-            return False, f"{where} closed the connection before answering{hint}"
-        return False, f"no MQTT answer from {where} within {timeout:g} s"
-    if rc.is_failure:
-        if str(rc) in ("Bad user name or password", "Not authorized"):
-            return False, f"{where} refused the login: {rc} (check mqtt.username and mqtt.password/password_file)"
-        return False, f"{where} refused the connection: {rc}"
+        return None, problem
+    client.on_connect = None
+    client.on_disconnect = None
+    return client, ""
+
+
+def check_broker(config, timeout: float = 5.0) -> tuple[bool, str]:
+    """Connect once with the configured credentials and TLS; say plainly what went wrong (for ``doctor``).
+
+    Uses its own client id (``<client_id>-check``) so a running service is not kicked off.
+    """
+    client, problem = _connect_blocking(config, f"{config.client_id}-check", timeout)
+    if client is None:
+        return False, problem
+    client.disconnect()
+    m = config.mqtt
     tls = "TLS" if m.tls else "no TLS"
-    return True, f"connected to {where} ({tls}, {'as ' + m.username if m.username else 'anonymous'})"
+    return True, f"connected to {m.host}:{m.port} ({tls}, {'as ' + m.username if m.username else 'anonymous'})"
+
+
+def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
+    """Ask the running service for a test alert over MQTT and wait for its ``test_alert`` event.
+
+    Publishes ``{"request_id": ...}`` on ``<base>/cmd/test_alert`` and waits up
+    to ``timeout`` seconds for a ``test_alert`` event on ``<base>/event`` that
+    echoes the request id (or carries none).  Returns (ok, message).
+    """
+    topics = msgs.Topics.from_config(config)
+    client, problem = _connect_blocking(config, f"{config.client_id}-test-{uuid.uuid4().hex[:8]}", timeout)
+    if client is None:
+        return False, problem
+    request_id = uuid.uuid4().hex
+    status: list[str] = []
+    answer: list[dict] = []
+    subscribed = threading.Event()
+    answered = threading.Event()
+
+    def on_subscribe(c, ud, mid, reason_codes, props):
+        subscribed.set()
+
+    def on_message(c, ud, message):
+        if message.topic == topics.status:
+            status.append(message.payload.decode("utf-8", "replace"))
+            return
+        try:
+            data = json.loads(message.payload)
+        except ValueError:
+            return
+        if isinstance(data, dict) and data.get("type") == "test_alert" and data.get("request_id") in (None, request_id):
+            answer.append(data)
+            answered.set()
+
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.loop_start()
+    try:
+        client.subscribe([(topics.status, 1), (topics.event, 1)])
+        if not subscribed.wait(timeout):
+            return False, "the broker did not confirm the subscription"
+        command = msgs.Message(topics.command_named(cmds.TEST_ALERT), f'{{"request_id":"{request_id}"}}', qos=1)
+        client.publish(command.topic, command.payload_bytes(), qos=command.qos)
+        if answered.wait(timeout):
+            data = answer[0]
+            return True, (f"test alert delivered: event {data.get('event_id')} at {data.get('time')} "
+                          f"on {topics.event}")
+        state = status[-1] if status else "unknown (no retained status)"
+        return False, (f"no nightcramp service answered on {topics.base} within {timeout:g} s "
+                       f"(service status: {state}); is `nightcramp run` running with device.id "
+                       f"{config.device.id!r}?")
+    finally:
+        client.disconnect()
+        client.loop_stop()

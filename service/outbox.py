@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_event ON outbox(event_id);
 CREATE INDEX IF NOT EXISTS outbox_drop ON outbox(priority, seq);
 CREATE TABLE IF NOT EXISTS dropped (
-    seq      INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq      INTEGER NOT NULL,
     topic    TEXT NOT NULL,
     event_id TEXT,
     priority INTEGER NOT NULL,
@@ -152,7 +153,7 @@ class Outbox:
                 raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
             total = self._dropped_total() if drops else 0
         for d in drops:
-            log.warning("outbox full (%d messages): dropped undelivered %s (event %s, queued %s)",
+            log.warning("outbox full (%d events): dropped undelivered %s (event %s, queued %s)",
                         self.max_events, d.topic, d.event_id, d.created)
             for listener in self._listeners:
                 try:
@@ -183,10 +184,10 @@ class Outbox:
             self._db.execute(f"DELETE FROM outbox WHERE {where}", args)
             events -= 1
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        self._db.executemany("INSERT OR REPLACE INTO dropped(seq, topic, event_id, priority, created, dropped) "
+        self._db.executemany("INSERT INTO dropped(seq, topic, event_id, priority, created, dropped) "
                              "VALUES (?,?,?,?,?,?)",
                              [(d.seq, d.topic, d.event_id, d.priority, d.created, now) for d in drops])
-        self._db.execute("DELETE FROM dropped WHERE seq NOT IN (SELECT seq FROM dropped ORDER BY seq DESC LIMIT ?)",
+        self._db.execute("DELETE FROM dropped WHERE id NOT IN (SELECT id FROM dropped ORDER BY id DESC LIMIT ?)",
                          (DROPPED_KEPT,))
         self._db.execute("INSERT INTO meta(key, value) VALUES ('dropped_total', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (len(drops),))
@@ -254,10 +255,10 @@ class Outbox:
         return row[0] if row else 0
 
     def dropped(self, limit: int = 100) -> list[Dropped]:
-        """The most recent drops, newest first."""
+        """The most recent drops, the last dropped first."""
         with self._lock:
             rows = self._db.execute("SELECT seq, topic, event_id, priority, created FROM dropped "
-                                    "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+                                    "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [Dropped(*r) for r in rows]
 
     def close(self) -> None:
