@@ -227,3 +227,23 @@ def test_stop_closes_the_driver_and_ends_the_thread(clock):
     thermo.stop()
     assert closed == [True]
     assert not thermo._thread.is_alive()
+
+
+def test_simulated_bedroom_end_to_end(clock):
+    """What ``run --simulate`` does: an emulated BME280 in a cooling room, the real driver and thread."""
+    from firmware.emulated.room import attach_thermometer, night_room
+
+    temp, humidity = night_room(t0=0.0, start_c=21.0, end_c=17.5)
+    assert temp(0) == 21.0 and 17.5 < temp(8 * 3600) < 17.7 and humidity(8 * 3600) > humidity(0)
+    bus = EmulatedBus()
+    attach_thermometer(bus, clock, "bme280")
+    driver = open_thermometer(bus, "auto", w1_devices="/nonexistent", clock=clock)
+    sink = Collector(4 * 60)  # four hours
+    with Thermometer(driver, sink, clock=clock, interval_s=60.0):
+        assert sink.done.wait(30)
+    night = sink.readings[:4 * 60]
+    assert night[0].temp_c == pytest.approx(21.0, abs=0.02)
+    assert night[-1].temp_c == pytest.approx(temp(night[-1].t_mono), abs=0.02)
+    assert all(b.temp_c <= a.temp_c + 0.011 for a, b in zip(night, night[1:]))  # cooling, never a jump
+    with pytest.raises(ConfigError):
+        attach_thermometer(bus, clock, "dht22")
