@@ -37,13 +37,31 @@ def test_calibration_layout_incl_signed_h4_h5():
     assert calib00[0] | calib00[1] << 8 == 28000
 
 
-def test_humidity_compensation_matches_known_point():
-    # With the default trimming and the datasheet temperature example (t_fine 128422),
-    # an adc_H of 0x6E8A (28298) lies within a few tenths of 45.5 %RH.
-    rh = ds.compensate_humidity(28298, 128422, DEFAULT_CALIBRATION) / 1024
-    assert 44.0 < rh < 47.0
-    assert ds.compensate_humidity(0, 128422, DEFAULT_CALIBRATION) == 0  # clamped low
-    assert ds.compensate_humidity(0xFFFF, 128422, DEFAULT_CALIBRATION) == 100 * 1024  # clamped high
+def _double_precision(adc_t, adc_h, cal):
+    """The datasheet's floating-point formulas (DS 8.1), written independently of the integer ones."""
+    var1 = (adc_t / 16384.0 - cal.t1 / 1024.0) * cal.t2
+    var2 = (adc_t / 131072.0 - cal.t1 / 8192.0) ** 2 * cal.t3
+    t_fine = var1 + var2
+    h = t_fine - 76800.0
+    h = (adc_h - (cal.h4 * 64.0 + cal.h5 / 16384.0 * h)) * (
+        cal.h2 / 65536.0 * (1.0 + cal.h6 / 67108864.0 * h * (1.0 + cal.h3 / 67108864.0 * h)))
+    h = h * (1.0 - cal.h1 * h / 524288.0)
+    return t_fine / 5120.0, min(max(h, 0.0), 100.0)
+
+
+@pytest.mark.parametrize("cal", [DEFAULT_CALIBRATION,
+                                 ds.Calibration(t1=28126, t2=26531, t3=50, h1=75, h2=354, h3=0, h4=340, h5=0, h6=30)])
+def test_integer_compensation_agrees_with_double_precision(cal):
+    for adc_t in range(440000, 620001, 20000):  # about 0..45 C
+        for adc_h in range(20000, 40001, 2500):
+            temp_ref, rh_ref = _double_precision(adc_t, adc_h, cal)
+            assert ds.temperature_c(adc_t, cal) == pytest.approx(temp_ref, abs=0.01)
+            assert ds.humidity_pct(adc_h, adc_t, cal) == pytest.approx(rh_ref, abs=0.05)
+
+
+def test_humidity_is_clamped():
+    assert ds.compensate_humidity(0, 128422, DEFAULT_CALIBRATION) == 0
+    assert ds.compensate_humidity(0xFFFF, 128422, DEFAULT_CALIBRATION) == 100 * 1024
 
 
 def test_bme280_reads_temperature_and_humidity():
