@@ -10,16 +10,13 @@ an *active* buzzer (it sounds when its pin is high).
   ``long_press_s`` sends a test alert.  Presses shorter than ``min_press_s``
   are contact bounce or interference and are ignored; the acknowledge fires on
   release, so a long press never also acknowledges.
-- Status LED patterns (times in seconds):
+- Status LED patterns (times in seconds), see :data:`LED_PATTERNS`:
 
-  ============  ==============================================  ============================
-  state         pattern                                         why
-  ============  ==============================================  ============================
-  idle          off                                             outside the night window
-  armed         0.05 on, 2.95 off (a faint heartbeat every 3 s)  watching; dim enough to sleep
-  alert         0.2 on, 0.2 off (fast blink)                    a cramp alert is active
-  sensor_fault  0.15 on, 0.15 off, 0.15 on, 1.55 off (double)   no data from the leg sensor
-  ============  ==============================================  ============================
+  - idle: off (outside the night window);
+  - armed: 0.05 on, 2.95 off, a faint heartbeat every 3 s (watching; dim enough to sleep by);
+  - alert: 0.2 on, 0.2 off, fast blink (a cramp alert is active);
+  - sensor_fault: 0.15 on, 0.15 off, 0.15 on, 1.55 off, a double blink every 2 s
+    (no data from the leg sensor).
 
   While a local alert sounds (``alert(True)``) the LED shows ``alert``
   whatever the state; afterwards it returns to the state.
