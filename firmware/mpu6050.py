@@ -7,8 +7,10 @@ Sources: "MPU-6000 and MPU-6050 Register Map and Descriptions" rev 4.2 (RM),
 The FIFO holds 1024 bytes (PS 7.17; 512 on the MPU-6500/9250): with only the
 accelerometer enabled that is 170 samples, 3.4 s at 50 Hz.  A drain is two
 transactions: the byte count, then one burst of the data port (``i2c_rdwr``
-for more than 32 bytes).  The FIFO is a byte stream, so a lost or partial
-read loses the 6-byte frame alignment: the driver then resets the FIFO.
+for more than 32 bytes).  The FIFO is a byte stream, so an overflow, or a
+failed read that popped part of a frame, loses the 6-byte frame alignment: the
+driver then resets the FIFO.  Whether a failed read popped a partial frame is
+told by the next count (new samples only ever add whole frames).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class MPU6050(FifoAccelerometer):
 
     def __init__(self, bus, address: int = 0x68, rate_hz: int = 50, range_g: int = 4, **kwargs):
         super().__init__(bus, address, rate_hz, range_g, **kwargs)
-        self._resync = False
+        self._count_before_failure: int | None = None  # FIFO count when the last data read failed
 
     @property
     def fifo_bytes(self) -> int:
@@ -161,7 +163,7 @@ class MPU6050(FifoAccelerometer):
         self._write(USER_CTRL, UserCtrl.FIFO_RESET)
         self._write(USER_CTRL, UserCtrl.FIFO_EN)
         self._read(INT_STATUS)  # clears a stale overflow flag
-        self._resync = False
+        self._count_before_failure = None
 
     def _config_snapshot(self) -> dict[int, int]:
         snap = {
@@ -185,10 +187,7 @@ class MPU6050(FifoAccelerometer):
         self._write(PWR_MGMT_1, PowerMgmt1.SLEEP)
 
     def drain(self) -> DrainResult:
-        """Everything in the FIFO as whole samples; overflow -> FIFO reset and ``overflowed``."""
-        if self._resync:
-            self._reset_fifo()
-            return empty_result(overflowed=True)
+        """Everything in the FIFO as whole samples; overflow or lost alignment -> FIFO reset and ``overflowed``."""
         count_bytes = self._burst(FIFO_COUNTH, 2)
         count = (count_bytes[0] << 8) | count_bytes[1]
         if count >= self.fifo_bytes:
@@ -197,12 +196,22 @@ class MPU6050(FifoAccelerometer):
                 log.warning("%s at %#04x: FIFO overflow, resetting it", self.CHIP, self.address)
                 self._reset_fifo()
                 return empty_result(overflowed=True)
+        if self._count_before_failure is not None:
+            # The last data read failed.  New samples add whole frames, so the count only moved by a
+            # multiple of 6 if the failed read popped whole frames or nothing (a NACK pops nothing).
+            popped_part_of_a_frame = (count - self._count_before_failure) % BYTES_PER_SAMPLE
+            self._count_before_failure = None
+            if popped_part_of_a_frame:
+                log.warning("%s at %#04x: a failed read left the FIFO mid-frame, resetting it", self.CHIP,
+                            self.address)
+                self._reset_fifo()
+                return empty_result(overflowed=True)
         n = count // BYTES_PER_SAMPLE
         if n == 0:
             return empty_result()
         try:
             data = self._burst(FIFO_R_W, n * BYTES_PER_SAMPLE)
         except OSError:
-            self._resync = True  # part of a frame may have been popped
+            self._count_before_failure = count
             raise
         return DrainResult(decode_fifo_g(data, self.range_g))

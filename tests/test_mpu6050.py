@@ -164,3 +164,47 @@ def test_close_puts_the_chip_to_sleep(rig):
     with MPU6050(bus, 0x68, sleep=clock.sleep):
         assert not chip.regs[rm.PWR_MGMT_1] & 0x40
     assert chip.regs[rm.PWR_MGMT_1] & 0x40
+
+
+class TimeoutMidReadBus(EmulatedBus):
+    """A bus whose next long read times out (errno 110) after ``popped`` bytes really left the chip."""
+
+    popped = None
+
+    def i2c_rdwr(self, *msgs):
+        if self.popped is not None and msgs[-1].flags & 1:
+            with self._lock:
+                dev = self._begin(msgs[0].addr)
+                dev.write(bytes(list(msgs[0])))
+                dev.read(self.popped)
+                self.popped = None
+                raise OSError(110, "Connection timed out")
+        super().i2c_rdwr(*msgs)
+
+
+@pytest.mark.parametrize("popped, realigned", [(0, False), (3, True), (12, False)])
+def test_a_failed_read_resets_the_fifo_only_if_it_broke_a_frame(popped, realigned):
+    clock = ManualClock()
+    source = RampSource()
+    bus = TimeoutMidReadBus()
+    chip = build_rig(clock, [ChipSpec("mpu6050", 0x68, source=source)]).devices[0x68]
+    bus.attach(0x68, chip)
+    drv = MPU6050(bus, 0x68, 50, 4, sleep=clock.sleep)
+    drv.start()
+    clock.advance(0.4)
+    bus.popped = popped
+    with pytest.raises(OSError):
+        drv.drain()
+    clock.advance(0.2)
+    result = drv.drain()
+    assert result.overflowed == realigned
+    if realigned:
+        assert len(result) == 0
+        produced = chip.samples_produced
+        clock.advance(0.2)
+        result = drv.drain()
+        np.testing.assert_allclose(result.accel_g, expected_g(source, source.times()[produced:], 4))
+    else:
+        # whole frames (or nothing) were popped: the rest is still aligned and exact
+        assert len(result) == 30 - popped // 6
+        np.testing.assert_allclose(result.accel_g, expected_g(source, source.times()[popped // 6:], 4))
