@@ -21,6 +21,7 @@ WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 x 500 px: readable on a phone,
 
 EPISODE_COLOR = "#d62728"
 GAP_COLOR = "#7f7f7f"
+BREAK_AFTER_S = 90.0  # minute rows further apart than this are not joined by the line
 
 
 @dataclass
@@ -44,6 +45,9 @@ def render_night(mlog, path: str | os.PathLike) -> ChartData:
     legs: dict[str, tuple[list, list]] = {}
     for m in mlog.minutes:
         times, values = legs.setdefault(m.leg, ([], []))
+        if times and (m.start - times[-1]).total_seconds() > BREAK_AFTER_S:
+            times.append(times[-1] + timedelta(seconds=60))  # a NaN point: no line drawn across a gap
+            values.append(float("nan"))
         times.append(m.start)
         values.append(m.activity_mg)
     for leg, (times, values) in sorted(legs.items()):
@@ -137,7 +141,8 @@ def _read_back(fig, path: Path, size: tuple[int, int]) -> ChartData:
         for line in ax.get_lines():
             gid = line.get_gid()
             if gid:
-                data.series[gid] = ([as_dt(x) for x in line.get_xdata()], [float(y) for y in line.get_ydata()])
+                points = [(as_dt(x), float(y)) for x, y in zip(line.get_xdata(), line.get_ydata()) if y == y]  # NaN: a break
+                data.series[gid] = ([x for x, _ in points], [y for _, y in points])
         for patch in ax.patches:
             gid = patch.get_gid()
             if gid and ":" in gid:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -37,7 +38,8 @@ RESTLESS_MINUTE_FRACTION = 0.25  # a minute with >= 15 s of movement counts as r
 STILL_MINUTE_FRACTION = 0.1  # a minute with < 6 s of movement counts as resting
 SHORT_NIGHT_REST_H = 6.0  # fewer resting hours than this: a short or broken night
 LONG_CRAMP_S = 60.0  # a cramp this long earns the warm-compress hint
-CLUSTER_CRAMPS = 2  # this many cramps in a night make a cluster
+CLUSTER_CRAMPS = 2  # this many cramps in a night make a cluster (worth relating to short nights)
+HYDRATION_CRAMPS = 3  # this many (or a hot room) earn the drink-and-minerals hint
 NEAREST_TEMP_S = 600.0  # a reading this close to an episode stands for the room at that time
 LOGS_DIR = "logs"
 
@@ -184,9 +186,9 @@ class MorningLog:
         out = []
         for s in self.spans:
             end = "still open" if s.end is None else _hm(self.local(s.end))
-            who = f" ({s.leg})" if s.leg else ""
+            who = f"{s.leg} sensor: " if s.leg else ""
             length = "" if s.duration_s is None else f", {_duration(s.duration_s)}"
-            out.append(f"{_hm(self.local(s.start))}-{end}{length}: {s.reason}{who}")
+            out.append(f"{_hm(self.local(s.start))}-{end}{length}: {who}{s.reason}")
         return out
 
     def to_text(self) -> str:
@@ -210,7 +212,9 @@ class MorningLog:
             lines += ["", "Not recorded:"] + [f"  {line}" for line in self._span_lines()]
         lines += ["", *_wrap(" ".join(self.summary))]
         if self.hints:
-            lines += ["", "Hints:"] + [f"  - {h}" for h in self.hints]
+            lines += ["", "Hints:"]
+            for h in self.hints:
+                lines += _wrap(h, initial_indent="  - ", subsequent_indent="    ")
         return "\n".join(lines) + "\n"
 
     def to_markdown(self, chart_name: str | None = None) -> str:
@@ -369,7 +373,7 @@ def _advice(mlog: MorningLog, config, previous: list[NightRecord]) -> tuple[list
     if n and hot:
         hints.append(f"The bedroom was warm (up to {temps['max']:.1f} °C, above {prompts.hot_room_c:g} °C): heat and "
                      "sweating are linked to cramps; a cooler room may help.")
-    if n >= CLUSTER_CRAMPS or (n and hot):
+    if n >= HYDRATION_CRAMPS or (n and hot):
         hints.append("Drink enough during the day, especially on hot days or after sweating, and eat foods with "
                      "minerals (magnesium: whole grains, green vegetables, bananas; calcium: dairy, spinach, eggs).")
     cold = [ep for ep in mlog.episodes if (mlog.episode_temps.get(ep.id) or 99) < prompts.cold_room_c]
@@ -622,7 +626,10 @@ def _duration(seconds: float | None) -> str:
     return f"{h} h {m:02d} min"
 
 
-def _wrap(text: str, width: int = 78) -> list[str]:
+def _wrap(text: str, width: int = 78, **kwargs) -> list[str]:
     import textwrap
 
-    return textwrap.wrap(text, width) or [""]
+    # Keep a number with its unit ("35 s", "19.5 °C") on one line.
+    glued = re.sub(r"(\d) (s|min|h|°C)\b", "\\1\u00a0\\2", text)
+    lines = textwrap.wrap(glued, width, break_on_hyphens=False, **kwargs)
+    return [line.replace("\u00a0", " ") for line in lines] or [""]

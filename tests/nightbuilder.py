@@ -4,7 +4,8 @@ Time is a ManualClock stepped minute by minute; wall labels come from a real
 TimeBase; events go through ``record_event`` as StampedEvents; movement rows
 are MinuteSummary objects and temperatures one a minute.  Used by the store,
 morning-log, CLI and crash tests (the crash test runs it as a subprocess:
-``python -m tests.nightbuilder DB START_ISO TZ SPEC_JSON``).
+``python -m tests.nightbuilder DB START_ISO TZ SPEC_JSON``).  ``python -m
+tests.nightbuilder --sample DIR`` writes the sample log of docs/morning-log.md.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class NightSpec:
     legs: tuple[str, ...] = ("leg",)
     temp_c: float = 19.0  # mean room temperature; a slow sine of +-1 C on top
     restless: bool = False
+    seed: int | None = None  # set: lifelike random movement (restless bouts) instead of the fixed pattern
+    faults: list[tuple[int, int]] = field(default_factory=list)  # (first, last+1) minute without sensor data
 
 
 class NightWriter:
@@ -99,12 +102,66 @@ class NightWriter:
                         self.emit("false_alarm", t, c.leg, ids.get(id(c)))
             self.clock.advance(max(0.0, m_end - self.clock.monotonic()))
             in_cramp = any(t0 + c.onset_s < m_end and t0 + c.onset_s + c.duration_s > m_start for c in spec.cramps)
+            for first, last in spec.faults:
+                if minute == first:
+                    self.emit("sensor_fault", m_start, spec.legs[0], None, reason="no data (loose cable?)")
+                if minute == last:
+                    self.emit("sensor_recovered", m_start, spec.legs[0], None)
+            if any(first <= minute < last for first, last in spec.faults):
+                self.store.add_temperature(self.tb.wall_at(m_end), self.temp_at(spec, minute))
+                continue
             for leg in spec.legs:
-                busy = in_cramp or (spec.restless and minute % 2 == 0)
-                summary = MinuteSummary(leg, m_start, 150.0 if busy else 8.0 + (minute % 7), 0.8 if busy else 0.02,
-                                        1 if busy else 0, 60)
+                if spec.seed is not None:
+                    summary = self._lifelike(spec, leg, minute, m_start, in_cramp)
+                else:
+                    busy = in_cramp or (spec.restless and minute % 2 == 0)
+                    summary = MinuteSummary(leg, m_start, 150.0 if busy else 8.0 + (minute % 7),
+                                            0.8 if busy else 0.02, 1 if busy else 0, 60)
                 self.store.add_minute(self.tb.wall_at(m_start), summary)
             self.store.add_temperature(self.tb.wall_at(m_end), self.temp_at(spec, minute))
+
+
+    def _lifelike(self, spec: NightSpec, leg: str, minute: int, m_start: float, in_cramp: bool) -> MinuteSummary:
+        import numpy as np
+
+        rng = np.random.default_rng((spec.seed, minute, len(leg)))
+        settling = minute < 45 or minute > spec.minutes - 40
+        restless = rng.random() < (0.25 if settling else 0.06)
+        if in_cramp:
+            return MinuteSummary(leg, m_start, float(140 + rng.normal(0, 25)), 0.85, 1, 60)
+        if restless:
+            return MinuteSummary(leg, m_start, float(40 + abs(rng.normal(0, 20))), float(rng.uniform(0.1, 0.4)),
+                                 int(rng.random() < 0.5), 60)
+        return MinuteSummary(leg, m_start, float(7 + abs(rng.normal(0, 1.5))), 0.0, 0, 60)
+
+
+def sample(out_dir) -> None:
+    """The sample night of docs/morning-log.md: two cramps, a loose cable, a cooling room."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from service.config import Config
+    from service.morning import build_morning_log, write_outputs
+
+    tz = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 11, 24, 22, 0, tzinfo=tz)
+    with tempfile.TemporaryDirectory() as tmp:
+        store, clock, tb, writer = make(Path(tmp), start, tz)
+        spec = NightSpec(minutes=570, seed=11, temp_c=18.6, faults=[(412, 421)],
+                         cramps=[Cramp(2 * 3600 + 31 * 60 + 20, 95.0, ack_after_s=14.0),
+                                 Cramp(5 * 3600 + 26 * 60 + 5, 240.0, ack_after_s=31.0)])
+        writer.run(spec)
+        mlog = build_morning_log(store, start.date(), Config(), now=start + timedelta(hours=11))
+        md, png = write_outputs(mlog, tmp)
+        store.close()
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, out / "morning-log-sample.png")
+        (out / "morning-log-sample.md").write_text(mlog.to_markdown(chart_name="morning-log-sample.png"), encoding="utf-8")
+        (out / "morning-log-sample.txt").write_text(mlog.to_text(), encoding="utf-8")
+        (out / "morning-log-sample.json").write_text(json.dumps(mlog.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                                                     encoding="utf-8")
 
 
 def make(db, start: datetime, tz, window: NightWindow | None = None, flush_interval_s: float = 30.0,
@@ -127,6 +184,9 @@ def spec_from_json(text: str) -> tuple[NightSpec, int | None, int]:
 
 def main(argv: list[str]) -> int:
     """Subprocess entry: write a night and print a line after every committed episode event."""
+    if argv and argv[0] == "--sample":
+        sample(argv[1])
+        return 0
     db, start_iso, tz_name, spec_json = argv
     tz = ZoneInfo(tz_name)
     spec, stop_after, start_min = spec_from_json(spec_json)

@@ -202,3 +202,20 @@ def test_history_chart_shows_the_rows(tmp_path):
     assert [d.date() for d in days] == [r.night for r in rows]
     assert counts == [0.0, 2.0, 1.0]
     assert drawn.series["temperature"][1] == [18.5, 19.0]
+
+
+def test_sensor_fault_is_shown_in_log_and_chart(state_dir):
+    store, clock, tb, writer = make(state_dir, START, BERLIN)
+    writer.run(NightSpec(minutes=570, seed=3, faults=[(412, 421)], cramps=[Cramp(3600, 60.0)]))
+    mlog = build_morning_log(store, NIGHT, Config(), now=MORNING)
+    store.close()
+    assert len(mlog.minutes) == 570 - 9
+    (fault,) = mlog.spans
+    assert fault.kind == "fault" and fault.duration_s == 9 * 60
+    assert mlog.unrecorded_s == 9 * 60
+    assert "04:52-05:01, 9 min: leg sensor: no data (loose cable?)" in mlog.to_text()
+    assert "a cramp then could have been missed" in " ".join(mlog.summary)
+    drawn = chart.render_night(mlog, state_dir / "fault.png")
+    assert drawn.series["activity:leg"][0] == [m.start for m in mlog.minutes]  # no invented points in the gap
+    ((_, g0, g1),) = drawn.spans["gap"]
+    assert abs((g0 - fault.start).total_seconds()) < 0.01 and abs((g1 - fault.end).total_seconds()) < 0.01
