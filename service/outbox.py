@@ -94,15 +94,17 @@ class Dropped:
 class Outbox:
     """A bounded, ordered, crash-safe queue of MQTT messages in SQLite.
 
-    Thread-safe: the daemon puts from its thread while the MQTT pump reads and
-    acknowledges from its own (one connection behind a lock).
+    ``path`` is the state directory (the file is ``outbox.sqlite3`` in it) or a
+    file name ending in ``.sqlite3``/``.sqlite``/``.db``.  Thread-safe: the
+    daemon puts from its thread while the MQTT pump reads and acknowledges from
+    its own (one connection behind a lock).
     """
 
     def __init__(self, path: str | Path, max_events: int = 10000):
         if max_events < 1:
             raise ValueError("max_events must be at least 1")
         self.path = Path(path)
-        if self.path.is_dir():
+        if self.path.suffix not in (".sqlite3", ".sqlite", ".db"):  # a state directory (created if missing)
             self.path = self.path / FILENAME
         self.max_events = max_events
         self._lock = threading.Lock()
