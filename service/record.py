@@ -15,7 +15,6 @@ import argparse
 import logging
 import queue
 import sys
-from typing import Callable
 
 from firmware import __version__
 from firmware.acquisition import Sampler
@@ -48,29 +47,30 @@ def open_i2c_bus(bus_number: int):
         raise BusError(f"{device}: cannot open: {exc.strerror or exc}") from None
 
 
-def simulated_source(chip: str) -> Callable | None:
-    """The night simulator's renderer when it offers one, else None (the chip's still-sensor default)."""
+def simulated_source(chip: str, seconds: float, t_origin: float, seed: int = 0):
+    """The night simulator's renderer (postures, movements, the chip's noise) starting at ``t_origin``.
+
+    None when the simulator is unavailable: the chip then feeds itself a still sensor with its noise.
+    """
     try:
-        from service import simulate
+        from service.simulate import night_source
     except ImportError:
         return None
-    factory = getattr(simulate, "sample_source", None)
-    if factory is None:
-        return None
     try:
-        return factory(sensor=chip)
+        return night_source(hours=max(seconds, 60.0) / 3600.0, cramps=0, seed=seed, sensor=chip, t_origin=t_origin)
     except Exception:  # noqa: BLE001 - a simulator problem must not stop a recording of emulated hardware
         log.warning("the night simulator's source failed to build; recording a still sensor", exc_info=True)
         return None
 
 
-def _simulated_rig(accel: cfg.AccelerometerConfig, clock: Clock):
+def _simulated_rig(accel: cfg.AccelerometerConfig, clock: Clock, seconds: float):
     from firmware.emulated.rig import ChipSpec, build_rig, default_address
 
     leg = accel.sensors[0]
     chip = leg.chip if leg.chip != "auto" else "mpu6050"
     address = leg.address if leg.address is not None else default_address(chip)
-    return build_rig(clock, [ChipSpec(chip, address, source=simulated_source(chip))])
+    source = simulated_source(chip, seconds, clock.monotonic())
+    return build_rig(clock, [ChipSpec(chip, address, source=source)])
 
 
 def _open_thermometer(config: cfg.Config, bus, clock: Clock, sink):
@@ -105,7 +105,7 @@ def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = 
     if bus is not None:
         bus_label = "the given bus"
     elif simulate:
-        bus, bus_label = _simulated_rig(accel, clock), "the emulated bus"
+        bus, bus_label = _simulated_rig(accel, clock, seconds), "the emulated bus"
     else:
         bus, bus_label = open_i2c_bus(accel.i2c_bus), f"/dev/i2c-{accel.i2c_bus}"
     items: queue.Queue = queue.Queue()
