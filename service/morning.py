@@ -30,12 +30,10 @@ from typing import Any, Iterable
 
 from firmware.errors import StoreError
 from service.nightwindow import NightWindow
-from service.store import DB_NAME, Episode, NightRecord, NightStore, Span
+from service.store import DB_NAME, Episode, NightRecord, NightStore, Span, summarize_detail
 
 log = logging.getLogger(__name__)
 
-RESTLESS_MINUTE_FRACTION = 0.25  # a minute with >= 15 s of movement counts as restless
-STILL_MINUTE_FRACTION = 0.1  # a minute with < 6 s of movement counts as resting
 SHORT_NIGHT_REST_H = 6.0  # fewer resting hours than this: a short or broken night
 LONG_CRAMP_S = 60.0  # a cramp this long earns the warm-compress hint
 CLUSTER_CRAMPS = 2  # this many cramps in a night make a cluster (worth relating to short nights)
@@ -77,6 +75,7 @@ class MorningLog:
     posture_changes: int
     summary: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    stored: dict[str, Any] | None = None  # the night's summary row, once retention removed the per-minute detail
 
     # ------------------------------------------------------------ derived numbers
 
@@ -88,6 +87,8 @@ class MorningLog:
     def temp_stats(self) -> dict[str, float] | None:
         values = [v for _, v in self.temperatures]
         if not values:
+            if self.stored and self.stored.get("temp_mean") is not None:
+                return {"min": self.stored["temp_min"], "mean": self.stored["temp_mean"], "max": self.stored["temp_max"]}
             return None
         return {"min": min(values), "mean": statistics.fmean(values), "max": max(values)}
 
@@ -263,34 +264,13 @@ def build_morning_log(store: NightStore, night_date: date, config, now: datetime
         posture_changes=detail["posture_changes"] or 0,
     )
     if not record.minutes and record.summary:  # detail already deleted by retention
-        mlog.restless_fraction = record.summary.get("moving_fraction")
+        mlog.stored = record.summary
+        mlog.restless_fraction = record.summary.get("restless_fraction")
+        mlog.rest_hours = record.summary.get("rest_hours")
+        mlog.posture_changes = record.summary.get("posture_changes") or 0
     previous = [store.night(night_date - timedelta(days=d)) for d in (1, 2)]
     mlog.summary, mlog.hints = _advice(mlog, config, previous)
     return mlog
-
-
-def summarize_detail(record: NightRecord) -> dict[str, Any]:
-    """Aggregates of a night's per-minute rows (kept in ``night_summaries`` when the detail is deleted)."""
-    temps = [v for _, v in record.temperatures]
-    minutes = record.minutes
-    by_minute: dict[datetime, list] = {}
-    for m in minutes:
-        by_minute.setdefault(m.start, []).append(m)
-    # A minute is restless if any leg was; resting if every leg was still.
-    restless = sum(1 for ms in by_minute.values() if max(m.moving_fraction for m in ms) >= RESTLESS_MINUTE_FRACTION)
-    resting = sum(1 for ms in by_minute.values() if max(m.moving_fraction for m in ms) < STILL_MINUTE_FRACTION)
-    n = len(by_minute)
-    return {
-        "temp_min": min(temps) if temps else None,
-        "temp_mean": statistics.fmean(temps) if temps else None,
-        "temp_max": max(temps) if temps else None,
-        "activity_mean_mg": statistics.fmean(m.activity_mg for m in minutes) if minutes else None,
-        "moving_fraction": statistics.fmean(m.moving_fraction for m in minutes) if minutes else None,
-        "posture_changes": sum(m.posture_changes for m in minutes) if minutes else None,
-        "minutes_covered": n,
-        "restless_fraction": restless / n if n else None,
-        "rest_hours": resting / 60.0 if n else None,
-    }
 
 
 def _hours(record: NightRecord, tz: tzinfo) -> list[HourActivity]:

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import sqlite3
+import statistics
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DB_NAME = "night.sqlite3"
 PAGE_SIZE = 1024
+RESTLESS_MINUTE_FRACTION = 0.25  # a minute with >= 15 s of movement counts as restless
+STILL_MINUTE_FRACTION = 0.1  # a minute with < 6 s of movement counts as resting
 _UTC = timezone.utc
 
 _SCHEMA = """
@@ -132,7 +135,9 @@ CREATE TABLE night_summaries (  -- kept for the whole retention once the per-min
     activity_mean_mg REAL,
     moving_fraction REAL,
     posture_changes INTEGER,
-    minutes_covered INTEGER
+    minutes_covered INTEGER,
+    restless_fraction REAL,
+    rest_hours REAL
 );
 """
 
@@ -648,7 +653,7 @@ class NightStore:
     def save_night_summary(self, night_date: date, values: dict[str, Any]) -> None:
         """Keep a night's per-minute aggregates (the history needs them after the detail is deleted)."""
         cols = ("temp_min", "temp_mean", "temp_max", "activity_mean_mg", "moving_fraction", "posture_changes",
-                "minutes_covered")
+                "minutes_covered", "restless_fraction", "rest_hours")
         with self._lock, self._transaction():
             self._db.execute(f"INSERT OR REPLACE INTO night_summaries (night, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
                              (night_date.isoformat(), *(values.get(c) for c in cols)))
@@ -662,8 +667,6 @@ class NightStore:
         ``night_summaries`` so the history still shows its room temperature.
         Returns the number of rows deleted per table.
         """
-        from service.morning import summarize_detail  # the aggregation lives with the morning log
-
         night_cut = today - timedelta(days=retention_days)
         detail_cut = today - timedelta(days=detail_retention_days)
         night_ts = self.window.bounds(night_cut)[0].timestamp()
@@ -773,6 +776,30 @@ def _dt(ts: float) -> datetime:
 
 def _iso(ts: float) -> str:
     return _dt(ts).isoformat(timespec="seconds")
+
+
+def summarize_detail(record: NightRecord) -> dict[str, Any]:
+    """Aggregates of a night's per-minute rows (kept in ``night_summaries`` when the detail is deleted)."""
+    temps = [v for _, v in record.temperatures]
+    minutes = record.minutes
+    by_minute: dict[datetime, list] = {}
+    for m in minutes:
+        by_minute.setdefault(m.start, []).append(m)
+    # A minute is restless if any leg was; resting if every leg was still.
+    restless = sum(1 for ms in by_minute.values() if max(m.moving_fraction for m in ms) >= RESTLESS_MINUTE_FRACTION)
+    resting = sum(1 for ms in by_minute.values() if max(m.moving_fraction for m in ms) < STILL_MINUTE_FRACTION)
+    n = len(by_minute)
+    return {
+        "temp_min": min(temps) if temps else None,
+        "temp_mean": statistics.fmean(temps) if temps else None,
+        "temp_max": max(temps) if temps else None,
+        "activity_mean_mg": statistics.fmean(m.activity_mg for m in minutes) if minutes else None,
+        "moving_fraction": statistics.fmean(m.moving_fraction for m in minutes) if minutes else None,
+        "posture_changes": sum(m.posture_changes for m in minutes) if minutes else None,
+        "minutes_covered": n,
+        "restless_fraction": restless / n if n else None,
+        "rest_hours": resting / 60.0 if n else None,
+    }
 
 
 def episodes_in(records: Iterable[NightRecord]) -> list[Episode]:

@@ -170,6 +170,11 @@ def test_retention_deletes_old_nights_and_old_detail_but_keeps_the_history(tmp_p
         assert rows[today - timedelta(days=20)].mean_temp_c == pytest.approx(mid.summary["temp_mean"])
         assert rows[today - timedelta(days=20)].cramps == 1
         assert store.enforce_retention(today)["episodes"] == 0  # idempotent
+        # The old night's morning log still has its room temperature and restlessness.
+        mlog = build_morning_log(store, today - timedelta(days=20), Config(), now=datetime.now(timezone.utc))
+        assert len(mlog.episodes) == 1 and mlog.minutes == []
+        assert mlog.temp_stats["mean"] == pytest.approx(mid.summary["temp_mean"])
+        assert mlog.restless_fraction == pytest.approx(1 / 120)  # the one minute in cramp
 
 
 def _writer_process(db: Path, start: datetime, spec: dict) -> subprocess.Popen:
