@@ -166,3 +166,22 @@ def test_discovery_removal_empties_every_config():
     removal = msgs.discovery_removal(topics(), ["leg"])
     assert {m.topic for m in removal} == {m.topic for m in _discovery("bed1")}
     assert all(m.payload == b"" and m.retain for m in removal)
+
+
+def test_docs_examples_use_real_topics_and_event_types():
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    t = topics("bedroom")
+    flow = json.loads((docs / "node-red-flow.json").read_text())
+    ids = {n["id"] for n in flow}
+    assert all(w in ids for n in flow for out in n.get("wires", []) for w in out)
+    by_type = {n["type"]: n for n in flow}
+    assert by_type["mqtt in"]["topic"] == t.event.replace("/bedroom/", "/+/")
+    assert by_type["mqtt out"]["topic"] == t.command_named("test_alert")
+    switch_types = {r["v"] for r in by_type["switch"]["rules"]}
+    assert switch_types <= set(ev.EVENT_TYPES)
+    automation = (docs / "home-assistant-automation.yaml").read_text()
+    assert set(re.findall(r"topic: (\S+)", automation)) == {t.event}
+    assert set(re.findall(r"payload: (\w+)", automation)) <= set(ev.EVENT_TYPES)
