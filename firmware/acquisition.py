@@ -37,7 +37,7 @@ Sink = Callable[[object], None]
 
 TRANSIENT_ERRNOS = (errno.EREMOTEIO, errno.EIO, errno.ETIMEDOUT)  # 121, 5, 110: a tugged cable, noise
 FIFO_HEADROOM_FRACTION = 0.5  # drain before the FIFO is half full, whatever the configured interval
-REINIT_AFTER_ERRORS = 3  # consecutive failed cycles before re-identifying and re-initialising the chip
+REINIT_AFTER_ERRORS = 10  # consecutive failed cycles before re-initialising even if verify() passes
 BACKOFF_FIRST_S = 0.01
 BACKOFF_MAX_S = 1.0
 PHASE_GAIN = 0.2  # fraction of the phase error corrected per drain (the rest is jitter)

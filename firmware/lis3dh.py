@@ -108,7 +108,7 @@ HR_G_PER_DIGIT = {2: 0.001, 4: 0.002, 8: 0.004, 16: 0.012}
 
 WIRING_HINT = (
     f"{PI_I2C_PINS}; CS to 3.3 V selects I2C; SDO/SA0 to GND gives 0x18, to 3.3 V gives 0x19 "
-    "(most breakout boards pull it high: 0x19); check with `i2cdetect -y 1`"
+    "(breakout boards strap it differently: both are probed); check with `i2cdetect -y 1`"
 )
 
 
