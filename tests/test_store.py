@@ -16,7 +16,6 @@ import pytest
 
 from firmware.errors import StoreError
 from service.config import Config
-from service.events import Event, StampedEvent
 from service.morning import build_history, build_morning_log
 from service.nightwindow import NightWindow
 from service.store import SCHEMA_VERSION, NightStore
