@@ -193,16 +193,16 @@ class RecordingWriter:
 # Bytes a data run may hold for the vectorised pass (digits . , - + e E \n);
 # anything else (spaces, "nan", letters, NUL, non-ASCII) sends the run to the
 # line-by-line parser, which either accepts it or names the bad line.
-_FAST_BYTES = np.zeros(256, dtype=bool)
-_FAST_BYTES[np.frombuffer(b"0123456789.,-+eE\n", dtype=np.uint8)] = True
+_SLOW_BYTES = np.ones(256, dtype=bool)
+_SLOW_BYTES[np.frombuffer(b"0123456789.,-+eE\n", dtype=np.uint8)] = False
 _POW10 = 10.0 ** np.arange(23)
 _MAX_DIGITS = 15  # a mantissa of 15 digits is exact in float64 (< 2**53)
 _PIECE_BYTES = 1 << 18  # vectorised pass works on ~256 kB at a time (temporaries stay in cache)
 _EMPTY_LINE = re.compile(rb"\n[ \t]*\n")
 
 
-def _fast_table(buf: bytes, ncols: int) -> np.ndarray | None:
-    """Parse complete data lines (``buf`` ends with b'\\n') into an (n, ncols) float array.
+def _fast_table(buf, ncols: int) -> np.ndarray | None:
+    """Parse complete data lines (bytes-like ``buf`` ending with b'\\n') into an (n, ncols) float array.
 
     Returns None when the vectorised pass cannot vouch for the result; the
     caller then uses the line-by-line parser.  Plain decimals are parsed
@@ -212,7 +212,8 @@ def _fast_table(buf: bytes, ncols: int) -> np.ndarray | None:
     through numpy's strtod-based parser.  Empty fields come back as NaN.
     """
     raw = np.frombuffer(buf, dtype=np.uint8)
-    if not _FAST_BYTES[raw].all():
+    counts = np.bincount(raw, minlength=256)  # one pass answers: foreign bytes? exponents? signs?
+    if counts[_SLOW_BYTES].any():
         return None
     is_sep = (raw == 44) | (raw == 10)
     sep_pos = np.flatnonzero(is_sep)
@@ -226,41 +227,48 @@ def _fast_table(buf: bytes, ncols: int) -> np.ndarray | None:
     starts[0] = 0
     starts[1:] = sep_pos[:-1] + 1
     ends = sep_pos
-    empty = starts == ends
-    if (raw == 101).any() or (raw == 69).any():
+    lengths = ends - starts
+    empty = lengths == 0
+    if counts[101] or counts[69]:  # 'e'/'E': exponent notation, numpy's strtod parser
         if empty.any():
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
-                values = np.fromstring(buf[:-1].replace(b"\n", b",").decode("ascii"), dtype=float, sep=",")
+                values = np.fromstring(bytes(buf[:-1]).replace(b"\n", b",").decode("ascii"), dtype=float, sep=",")
             except (ValueError, DeprecationWarning):
                 return None
         return values.reshape(-1, ncols) if values.shape[0] == nf else None
-    first = raw[np.minimum(starts, raw.shape[0] - 1)]
-    signed = ((first == 45) | (first == 43)) & ~empty
-    if np.count_nonzero((raw == 45) | (raw == 43)) != np.count_nonzero(signed):
+    first = raw[starts]  # for an empty field: its own separator
+    signed = (first == 45) | (first == 43)
+    if counts[45] + counts[43] != np.count_nonzero(signed):
         return None  # a sign that is not the first character of its field
-    field_of = np.cumsum(is_sep, dtype=np.int32)  # for a non-separator byte: its field index
-    dot_pos = np.flatnonzero(raw == 46)
-    dot_field = field_of[dot_pos]
-    if dot_field.shape[0] > 1 and (np.diff(dot_field) == 0).any():
-        return None  # two dots in one field
     has_dot = np.zeros(nf, dtype=bool)
-    has_dot[dot_field] = True
-    dot_at = ends.copy()
-    dot_at[dot_field] = dot_pos
-    decimals = np.maximum(ends - dot_at - 1, 0)
-    digit = raw - np.uint8(48)
-    dpos = np.flatnonzero(digit < 10)
-    dfield = field_of[dpos]
-    # Only digits, one leading sign and one dot are left in a field (checked above).
-    ndigits = (ends - starts) - signed - has_dot
+    decimals = np.zeros(nf, dtype=np.int64)
+    if counts[46]:
+        field_of = np.cumsum(is_sep, dtype=np.int32)  # for a non-separator byte: its field index
+        dot_pos = np.flatnonzero(raw == 46)
+        dot_field = field_of[dot_pos]
+        if dot_field.shape[0] > 1 and (np.diff(dot_field) == 0).any():
+            return None  # two dots in one field
+        has_dot[dot_field] = True
+        decimals[dot_field] = ends[dot_field] - dot_pos - 1
+    # Only digits are left besides one leading sign and one dot (checked above).
+    ndigits = lengths - signed - has_dot
     if ndigits.max(initial=0) > _MAX_DIGITS or ((ndigits == 0) & ~empty).any():
         return None  # too long for the exact path, or a field of only '-', '.'
-    # Weight of a digit = digits to its right in its field (the dot is not a digit).
-    weight = ends[dfield] - dpos - 1 - ((dpos < dot_at[dfield]) & has_dot[dfield])
-    mantissa = np.bincount(dfield, weights=digit[dpos] * _POW10[weight], minlength=nf)
+    digit = raw - np.uint8(48)
+    dvals = digit[digit < 10]
+    # Weight of a digit = digits after it in its field; digits are in field order.
+    cum = np.cumsum(ndigits)
+    if cum[-1] != dvals.shape[0]:
+        return None
+    weight = np.repeat(cum - 1, ndigits) - np.arange(dvals.shape[0])
+    terms = dvals * _POW10[weight]
+    mantissa = np.zeros(nf)
+    filled = ~empty
+    if terms.shape[0]:
+        mantissa[filled] = np.add.reduceat(terms, (cum - ndigits)[filled])
     values = mantissa / _POW10[decimals]
     values[first == 45] *= -1.0
     values[empty] = np.nan
@@ -319,6 +327,8 @@ class _Parser:
         """Parse whole lines of ``data`` (LF or CRLF); returns (t, accel, temp) with temp NaN where empty."""
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
         outs = []
         pos = 0
         line_no = first_line
@@ -350,9 +360,8 @@ class _Parser:
             m = _EMPTY_LINE.search(data, pos, stop)
             if m is not None:
                 stop = m.start() + 1
-            run = data[pos:stop]
-            outs.append(self._parse_run(run, line_no))
-            line_no += run.count(b"\n") + (0 if run.endswith(b"\n") else 1)
+            outs.append(self._parse_run(data, pos, stop, line_no))
+            line_no += data.count(b"\n", pos, stop)
             pos = stop
         if not outs:
             e = np.empty(0)
@@ -360,13 +369,11 @@ class _Parser:
         table = np.concatenate(outs) if len(outs) > 1 else outs[0]
         return table[:, 0].copy(), table[:, 1:4].copy(), table[:, 4].copy()
 
-    def _parse_run(self, run: bytes, first_line: int) -> np.ndarray:
-        """Parse a run of data lines into an (n, 5) table (temp NaN where empty) and check t."""
-        if not run.endswith(b"\n"):
-            run += b"\n"
-        table = self._fast_run(run)
+    def _parse_run(self, data: bytes, pos: int, stop: int, first_line: int) -> np.ndarray:
+        """Parse the data lines in ``data[pos:stop]`` (ending in b'\\n') into an (n, 5) table and check t."""
+        table = self._fast_run(data, pos, stop)
         if table is None:
-            table = self._slow_run(run, first_line)
+            table = self._slow_run(data[pos:stop], first_line)
         t = table[:, 0]
         if t.shape[0]:
             if t[0] <= self.last_t:
@@ -378,12 +385,12 @@ class _Parser:
             self.last_t = float(t[-1])
         return table
 
-    def _fast_run(self, run: bytes) -> np.ndarray | None:
+    def _fast_run(self, data: bytes, pos: int, stop: int) -> np.ndarray | None:
         pieces = []
-        pos = 0
-        while pos < len(run):
-            cut = run.find(b"\n", min(pos + _PIECE_BYTES, len(run) - 1)) + 1
-            piece = _fast_table(run[pos:cut], self.ncols)
+        view = memoryview(data)  # slices without copying
+        while pos < stop:
+            cut = data.find(b"\n", min(pos + _PIECE_BYTES, stop - 1), stop) + 1
+            piece = _fast_table(view[pos:cut], self.ncols)
             if piece is None:
                 return None
             pieces.append(piece)
