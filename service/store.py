@@ -233,7 +233,7 @@ class _Pending:
 
 
 class NightStore:
-    """The night record in ``path`` (a file, or a directory that gets :data:`DB_NAME`).
+    """The night record in ``path``: a file with a suffix, or a directory (made if missing) that gets :data:`DB_NAME`.
 
     Thread-safe: the sampling thread, the MQTT thread and the main loop may call
     it at once.  Call :meth:`start_session` before recording, :meth:`close` at the end.
@@ -242,7 +242,7 @@ class NightStore:
     def __init__(self, path: str | os.PathLike, window: NightWindow | None = None,
                  flush_interval_s: float = 30.0, clock: Clock | None = None, readonly: bool = False):
         path = Path(path)
-        if path.is_dir():
+        if path.is_dir() or not path.suffix:  # the state directory (created if missing), or the file itself
             path = path / DB_NAME
         self.path = path
         self.window = window or _default_window()

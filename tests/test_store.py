@@ -234,3 +234,13 @@ def test_sigkill_mid_episode_loses_no_episode_and_the_night_continues(state_dir)
     assert "00:32-00:52" in text or "00:31-00:52" in text
     # The log covers the whole night: minutes before and after the gap.
     assert mlog.minutes[0].start == START and mlog.minutes[-1].start == START + timedelta(minutes=569)
+
+
+def test_state_directory_is_created_and_unwritable_places_are_clear_errors(tmp_path):
+    store = NightStore(tmp_path / "new" / "state")
+    assert store.path == tmp_path / "new" / "state" / "night.sqlite3" and store.path.exists()
+    store.close()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot"):
+        NightStore(blocker / "state")
