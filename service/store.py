@@ -310,6 +310,10 @@ class NightStore:
                     log.warning("the previous run (session %d) did not stop cleanly: no record from %s to %s",
                                 sid, _iso(last), at.isoformat(timespec="seconds"))
                 self._close_interrupted(sid, last)
+                # A fault still open when that run ended is over as far as this record knows:
+                # the new run reports afresh whether the sensor works.
+                db.execute("UPDATE faults SET end_utc = max(start_utc, ?) WHERE session = ? AND end_utc IS NULL",
+                           (last, sid))
             cur = db.execute("INSERT INTO sessions (started_utc, started_mono, pid) VALUES (?, ?, ?)",
                              (at.timestamp(), t_mono, os.getpid()))
             self.session = cur.lastrowid

@@ -115,7 +115,17 @@ def test_faults_and_gaps_show_in_the_night(state_dir):
     assert ("fault", "left", 300.0, "no data for 10 s") in kinds
     assert ("gap", "right", 12.5, "FIFO overflow") in kinds
     assert ("gap", "left", 2.0, "bus error") in kinds
+    # A fault still open when the service stops ends there; it does not haunt the following nights.
+    clock.advance(600)
+    writer.emit("sensor_fault", clock.monotonic(), "right", None, reason="stuck")
+    clock.advance(120)
+    store.add_temperature(tb.wall_at(clock.monotonic()), 19.0)
     store.close()
+    store2, *_ = make(state_dir, START + timedelta(days=1), BERLIN)
+    (open_fault,) = [s for s in store2.night(NIGHT).spans if s.kind == "fault" and s.leg == "right"]
+    assert open_fault.duration_s == 120.0
+    assert [s for s in store2.night(NIGHT + timedelta(days=1)).spans if s.kind == "fault"] == []
+    store2.close()
 
 
 def test_clean_restart_shows_a_stop_not_a_crash(state_dir):
