@@ -90,6 +90,11 @@ class FifoAccelerometer:
     # ------------------------------------------------------------ identity and set-up
 
     @property
+    def fifo_capacity_samples(self) -> int:
+        """Samples the FIFO holds before the oldest are lost (the sampler drains well before)."""
+        return self.FIFO_CAPACITY_SAMPLES
+
+    @property
     def model(self) -> str:
         """The chip model the identity register named (e.g. ``MPU-6500`` for a clone)."""
         return self.IDENTITIES.get(self.identity, self.CHIP) if self.identity is not None else self.CHIP

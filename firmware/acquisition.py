@@ -167,7 +167,7 @@ class Sampler:
     @property
     def interval_s(self) -> float:
         """Seconds between drains: the configured interval, shortened if the FIFO could fill in between."""
-        capacity = getattr(self.driver, "fifo_capacity_samples", 32)
+        capacity = self.driver.fifo_capacity_samples
         return min(self.drain_interval_s, FIFO_HEADROOM_FRACTION * capacity / self.driver.rate_hz)
 
     def step(self) -> float:

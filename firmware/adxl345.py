@@ -123,10 +123,6 @@ class ADXL345(FifoAccelerometer):
         super().__init__(bus, address, rate_hz, range_g, **kwargs)
         self._popped = bytearray()  # samples already popped when a later read of the drain failed
 
-    @property
-    def fifo_capacity_samples(self) -> int:
-        return FIFO_CAPACITY
-
     def _fifo_ctl(self) -> int:
         return (FifoMode.STREAM << FIFO_MODE_SHIFT) | WATERMARK_SAMPLES
 

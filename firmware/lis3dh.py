@@ -143,10 +143,6 @@ class LIS3DH(FifoAccelerometer):
     def __init__(self, bus, address: int = 0x19, rate_hz: int = 50, range_g: int = 4, **kwargs):
         super().__init__(bus, address, rate_hz, range_g, **kwargs)
 
-    @property
-    def fifo_capacity_samples(self) -> int:
-        return FIFO_CAPACITY
-
     def _ctrl1(self) -> int:
         return (ODR_CODE[self.rate_hz] << ODR_SHIFT) | Ctrl1.XYZ_ENABLE
 
