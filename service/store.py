@@ -302,7 +302,9 @@ class NightStore:
         t_mono = self.clock.monotonic() if t_mono is None else t_mono
         with self._lock, self._transaction():
             db = self._db
-            for sid, stopped in db.execute("SELECT id, stopped_utc FROM sessions WHERE last_seen_utc IS NULL").fetchall():
+            earlier = db.execute("SELECT id, stopped_utc FROM sessions WHERE last_seen_utc IS NULL AND id != ?",
+                                 (self.session or -1,)).fetchall()
+            for sid, stopped in earlier:
                 last = self._last_seen(sid) if stopped is None else stopped
                 last = last if last is not None else at.timestamp()
                 db.execute("UPDATE sessions SET last_seen_utc = ? WHERE id = ?", (last, sid))

@@ -99,3 +99,16 @@ def test_clock_step_keeps_the_night_consistent(state_dir):
 def test_duration_is_never_negative():
     assert duration_s(10.0, 12.5) == 2.5
     assert duration_s(12.5, 10.0) == 0.0
+
+
+def test_fast_simulated_clock_gives_no_false_jumps_and_still_sees_real_ones():
+    from firmware.clock import SimClock
+
+    clock = SimClock(wall_start=START.astimezone(timezone.utc), speed=600.0)
+    tb = TimeBase(clock, BERLIN)
+    for _ in range(2000):
+        tb.check()
+    assert tb.jumps == []
+    clock.jump_wall(-3600.0)
+    jump = tb.check()
+    assert jump is not None and jump.seconds == pytest.approx(-3600.0, abs=1.0)
