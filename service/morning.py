@@ -151,7 +151,7 @@ class MorningLog:
             if ep.false_alarm:
                 notes.append("marked false alarm")
             if ep.snoozed:
-                notes.append("snoozed")
+                notes.append("snoozed or disarmed: no alarm")
             if ep.interrupted:
                 notes.append("service stopped during it")
             if ep.prompts:

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DB_NAME = "night.sqlite3"
 PAGE_SIZE = 1024
+FALSE_ALARM_WINDOW_S = 3600.0  # a false-alarm report without an episode id applies to an alert this recent
 RESTLESS_MINUTE_FRACTION = 0.25  # a minute with >= 15 s of movement counts as restless
 STILL_MINUTE_FRACTION = 0.1  # a minute with < 6 s of movement counts as resting
 _UTC = timezone.utc
@@ -401,14 +402,17 @@ class NightStore:
         if e.type == ev.CRAMP_START:
             onset_mono = float(f.get("onset", e.t))
             onset_mono = min(onset_mono, e.t)
+            # Snoozed or disarmed (``alert`` false): recorded, but nobody was woken.
+            silent = 1 if f.get("snoozed") or f.get("alert") is False else 0
             db.execute(
                 "INSERT OR IGNORE INTO episodes (id, session, leg, night, onset_mono, onset_utc, alert_mono, alert_utc,"
-                " duration_s, intensity, peak_intensity, room_temp_c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " duration_s, intensity, peak_intensity, room_temp_c, snoozed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._episode_id(e), sid, e.leg, self.window.night_of(wall).isoformat(), onset_mono,
                  ts - (e.t - onset_mono), e.t, ts, e.t - onset_mono, _num(f.get("intensity")),
-                 _num(f.get("intensity")), _num(f.get("room_temp_c"))))
+                 _num(f.get("intensity")), _num(f.get("room_temp_c")), silent))
             return
-        row = self._episode_row(e)
+        row = self._episode_row(e, ts)
         if row is None:
             if e.type in (ev.CRAMP_UPDATE, ev.CRAMP_END, ev.ACKNOWLEDGED, ev.FALSE_ALARM,
                           ev.WARM_COMPRESS, ev.STRETCH_PROMPT):
@@ -428,8 +432,8 @@ class NightStore:
                 sets.append("duration_s = ?")
                 args.append(max(0.0, duration))
             if e.type == ev.CRAMP_END:
-                sets += ["end_mono = ?", "end_utc = ?"]
-                args += [e.t, ts]
+                sets += ["end_mono = ?", "end_utc = ?", "false_alarm = max(false_alarm, ?)", "snoozed = max(snoozed, ?)"]
+                args += [e.t, ts, 1 if f.get("false_alarm") else 0, 1 if f.get("snoozed") else 0]
             db.execute(f"UPDATE episodes SET {', '.join(sets)} WHERE id = ?", (*args, eid))
         elif e.type in (ev.WARM_COMPRESS, ev.STRETCH_PROMPT):
             db.execute("UPDATE episodes SET prompts = CASE WHEN prompts = '' THEN ? ELSE prompts || ',' || ? END"
@@ -446,13 +450,16 @@ class NightStore:
     def _episode_id(self, e: ev.Event) -> str:
         return e.episode_id or f"{e.leg}-{e.t:.3f}"
 
-    def _episode_row(self, e: ev.Event):
+    def _episode_row(self, e: ev.Event, ts: float):
         if e.episode_id:
             return self._db.execute("SELECT id, onset_mono, alert_mono, session FROM episodes WHERE id = ?",
                                     (e.episode_id,)).fetchone()
-        if e.type in (ev.ACKNOWLEDGED, ev.FALSE_ALARM):  # a button press names no episode: the latest alert
+        # "That was not a cramp" naming no episode means the one just over; an acknowledgement
+        # without an episode (nothing open) belongs to none.
+        if e.type == ev.FALSE_ALARM:
             return self._db.execute("SELECT id, onset_mono, alert_mono, session FROM episodes WHERE leg = ?"
-                                    " ORDER BY alert_utc DESC LIMIT 1", (e.leg,)).fetchone()
+                                    " AND alert_utc > ? ORDER BY alert_utc DESC LIMIT 1",
+                                    (e.leg, ts - FALSE_ALARM_WINDOW_S)).fetchone()
         return None
 
     def _apply_other(self, e: ev.Event, ts: float, sid: int) -> None:

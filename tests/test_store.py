@@ -254,3 +254,37 @@ def test_state_directory_is_created_and_unwritable_places_are_clear_errors(tmp_p
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot"):
         NightStore(blocker / "state")
+
+
+def test_policy_fields_snoozed_false_alarm_and_unattached_presses(state_dir):
+    store, clock, tb, writer = make(state_dir, START, BERLIN)
+    clock.advance(3600)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "snoozed-ep", onset=t - 3, intensity=0.3, snoozed=True, alert=False)
+    writer.emit("cramp_end", t + 40, "leg", "snoozed-ep", onset=t - 3, duration_s=43.0, snoozed=True,
+                false_alarm=False, acknowledged=False)
+    clock.advance(600)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "fa-ep", onset=t - 2, intensity=0.2, snoozed=False, alert=True)
+    writer.emit("cramp_end", t + 20, "leg", "fa-ep", onset=t - 2, duration_s=22.0, false_alarm=True)
+    clock.advance(600)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "late-fa", onset=t - 2, alert=True)
+    writer.emit("cramp_end", t + 30, "leg", "late-fa", onset=t - 2, duration_s=32.0)
+    clock.advance(120)
+    writer.emit("false_alarm", clock.monotonic(), "leg", None)  # "that was not a cramp", after it ended
+    clock.advance(600)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "real", onset=t - 2, alert=True)
+    writer.emit("cramp_end", t + 50, "leg", "real", onset=t - 2, duration_s=52.0)
+    clock.advance(3 * 3600)
+    writer.emit("acknowledged", clock.monotonic(), "leg", None, episode_open=False)  # nothing open: no episode
+    writer.emit("false_alarm", clock.monotonic(), "leg", None)  # hours later: too late to name one
+    eps = {ep.id: ep for ep in store.night(NIGHT).episodes}
+    assert eps["snoozed-ep"].snoozed and not eps["snoozed-ep"].false_alarm
+    assert eps["fa-ep"].false_alarm and not eps["fa-ep"].snoozed
+    assert eps["late-fa"].false_alarm
+    assert not eps["real"].false_alarm
+    assert all(ep.acknowledged is None for ep in eps.values())
+    assert sum(ep.false_alarm for ep in eps.values()) == 2
+    store.close()
