@@ -134,8 +134,6 @@ class MQTTBridge:
 
     def __init__(self, config, outbox: Outbox, on_command: Callable[[cmds.Command], None],
                  on_delivered: Callable[[str], None] | None = None, sw_version: str = __version__):
-        if not config.mqtt.host:
-            raise ConfigError("mqtt.host: no broker configured")
         self.config = config
         self.topics = msgs.Topics.from_config(config)
         self.legs = tuple(s.name for s in config.accelerometer.sensors)
@@ -155,7 +153,7 @@ class MQTTBridge:
         self._retained_lock = threading.Lock()
         self._retained: OrderedDict[str, msgs.Message] = OrderedDict()
         self._tracker = msgs.EpisodeTracker(self.topics, self.legs)
-        self._tracker_lock = threading.Lock()
+        self._event_lock = threading.Lock()  # tracker state and outbox order stay in step
         self._queue: queue.Queue[tuple[str, int]] = queue.Queue()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq (pump thread only)
         self._last_handed = 0  # highest outbox seq handed to paho in this process (pump thread only)
@@ -175,11 +173,18 @@ class MQTTBridge:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Connect in the background (never blocks, even when the broker is down) and start the pump."""
+        """Connect in the background (never blocks, even when the broker is down) and start the pump.
+
+        With no broker configured (``mqtt.host`` empty) nothing connects: events
+        are kept in the outbox (bounded) and logged, for a broker added later.
+        """
         if self._started:
             return
         self._started = True
         m = self.config.mqtt
+        if not m.host:
+            log.info("mqtt: no broker configured (mqtt.host is empty): events are kept in the outbox and logged")
+            return
         if insecure_credentials(self.config):
             log.warning("mqtt: the user name and password would travel unencrypted to %s; set mqtt.tls = true "
                         "(with mqtt.port = 8883 and mqtt.ca_file)", m.host)
@@ -191,13 +196,18 @@ class MQTTBridge:
         self._pump_thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Say ``offline`` (retained), disconnect cleanly and stop both threads.
+        """Flush the outbox (up to ``timeout`` s while connected), say ``offline`` (retained), disconnect.
 
-        Undelivered events stay in the outbox for the next start.
+        Whatever the broker has not acknowledged stays in the outbox for the next start.
         """
         if not self._started:
             return
         self._started = False
+        if not self.config.mqtt.host:
+            return
+        deadline = time.monotonic() + timeout
+        while self._connected.is_set() and len(self.outbox) > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._queue.put(_STOP)
         if self._pump_thread is not None:
             self._pump_thread.join(timeout)
@@ -228,11 +238,14 @@ class MQTTBridge:
         Returns the outbox sequence numbers.  Episode events also update the
         retained ``<base>/cramp`` topics.  Never blocks on the network.
         """
-        with self._tracker_lock:
+        with self._event_lock:
             built = self._tracker.messages(stamped)
-        seqs = self.outbox.put_many(built.outbox, event_id=stamped.event_id, priority=built.priority,
-                                    created=stamped.wall_time)
-        self._queue.put(_WAKE)
+            seqs = self.outbox.put_many(built.outbox, event_id=stamped.event_id, priority=built.priority,
+                                        created=stamped.wall_time)
+        if not self.config.mqtt.host:
+            log.info("event %s %s (leg %s, episode %s) kept in the outbox: no broker configured",
+                     stamped.event.type, stamped.event_id, stamped.event.leg, stamped.event.episode_id)
+        self._wake()
         if built.retained:
             self.publish_retained(built.retained)
         return seqs
@@ -241,7 +254,7 @@ class MQTTBridge:
                 priority: int = msgs.PRIORITY_NORMAL) -> list[int]:
         """Commit any messages to the outbox and publish them (the morning log goes this way)."""
         seqs = self.outbox.put_many(list(messages), event_id=event_id, priority=priority)
-        self._queue.put(_WAKE)
+        self._wake()
         return seqs
 
     def publish_log(self, night_date: str, log_dict: dict) -> list[int]:
@@ -270,6 +283,10 @@ class MQTTBridge:
         """Has the broker acknowledged every message of this event (in this process)?"""
         with self._delivered_lock:
             return event_id in self._delivered
+
+    def _wake(self) -> None:
+        if self._pump_thread is not None:
+            self._queue.put(_WAKE)
 
     # ------------------------------------------------------------ paho callbacks (network thread)
 
@@ -524,3 +541,42 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+class Watcher:
+    """A plain subscriber (for ``nightcramp demo``): calls ``on_message(topic, payload_bytes)``.
+
+    Anonymous, no TLS, loopback use only; :meth:`stop` disconnects.
+    """
+
+    def __init__(self, host: str, port: int, topics: Iterable[str], on_message: Callable[[str, bytes], None],
+                 client_id: str = "nightcramp-watch"):
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{client_id}-{uuid.uuid4().hex[:6]}")
+        self._topics = [(t, 1) for t in topics]
+        self._subscribed = threading.Event()
+
+        def on_connect(c, ud, flags, reason_code, props):
+            if not reason_code.is_failure:
+                c.subscribe(self._topics)
+
+        def on_subscribe(c, ud, mid, reason_codes, props):
+            self._subscribed.set()
+
+        def on_msg(c, ud, message):
+            try:
+                on_message(message.topic, bytes(message.payload))
+            except Exception:  # the printer's bug must not stop the network thread
+                log.exception("watcher callback failed")
+
+        self._client.on_connect = on_connect
+        self._client.on_subscribe = on_subscribe
+        self._client.on_message = on_msg
+        self._client.connect(host, port, keepalive=30)
+        self._client.loop_start()
+
+    def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        return self._subscribed.wait(timeout)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

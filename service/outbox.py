@@ -200,7 +200,7 @@ class Outbox:
         return self.ack_many([seq])
 
     def ack_many(self, seqs: Iterable[int]) -> list[str]:
-        """Delete acknowledged rows in one transaction; return the event ids with no row left.
+        """Delete acknowledged rows in one transaction; return the event ids with no row left, in publish order.
 
         Acknowledging a seq that is gone (dropped meanwhile, or acked twice) is harmless.
         """
@@ -212,11 +212,11 @@ class Outbox:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     placeholders = ",".join("?" * len(seqs))
-                    ids = {r[0] for r in self._db.execute(
-                        f"SELECT DISTINCT event_id FROM outbox WHERE seq IN ({placeholders}) AND event_id IS NOT NULL",
-                        seqs)}
+                    ids = [r[0] for r in self._db.execute(
+                        f"SELECT event_id FROM outbox WHERE seq IN ({placeholders}) AND event_id IS NOT NULL "
+                        "GROUP BY event_id ORDER BY MIN(seq)", seqs)]
                     self._db.execute(f"DELETE FROM outbox WHERE seq IN ({placeholders})", seqs)
-                    done = [eid for eid in sorted(ids) if self._db.execute(
+                    done = [eid for eid in ids if self._db.execute(
                         "SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (eid,)).fetchone() is None]
                     self._db.execute("COMMIT")
                 except BaseException:
