@@ -72,16 +72,15 @@ class Night:
 # ------------------------------------------------------------------ corpus
 
 
-def _write_sim_night(path: Path, seed, hours, sleeper, sensor, rate_hz, cramps) -> bool:
-    """Write one night with service.simulate; False when the simulator is not available."""
+def _write_sim_night(path: Path, seed, hours, sleeper, sensor, rate_hz, cramps, range_g=None) -> bool:
+    """Write one night with the project's simulator; False when it is not available."""
     try:
-        from service import simulate
+        from service.simulate import write_simulated_night
     except ImportError:
+        log.warning("service.simulate is not available: scoring the independent generator only")
         return False
-    write = getattr(simulate, "write_night", None)
-    if write is None:
-        return False
-    write(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate_hz, sensor=sensor, sleeper=sleeper)
+    write_simulated_night(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate_hz, sensor=sensor,
+                          sleeper=sleeper, range_g=range_g)
     return True
 
 
@@ -102,13 +101,15 @@ def build_corpus(kind: str, out: Path, quick: bool = False) -> list[Night]:
     for seed, sleeper, sensor, rate, hours in plan:
         for generator in ("synth", "sim"):
             path = out / f"{generator}-{seed}-{sleeper}-{sensor}-{int(rate)}hz.csv.gz"
-            if generator == "synth":
-                # clipping: every third MPU-6050 night runs at +-2 g
-                range_g = 2.0 if sensor == "mpu6050" and seed % 3 == 0 else None
+            # clipping: every third MPU-6050 night runs at +-2 g
+            range_g = 2 if sensor == "mpu6050" and seed % 3 == 0 else None
+            if path.exists() and labels_path(path).exists():
+                pass  # --out kept from an earlier run with the same seeds
+            elif generator == "synth":
                 nights.write_night(path, seed=seed, hours=hours, sleeper=sleeper, sensor=sensor, rate_hz=rate,
                                    cramps=CRAMPS_PER_NIGHT if hours <= 2 else 3, range_g=range_g)
             elif not _write_sim_night(path, seed, hours, sleeper, sensor, rate,
-                                      CRAMPS_PER_NIGHT if hours <= 2 else 3):
+                                      CRAMPS_PER_NIGHT if hours <= 2 else 3, range_g):
                 continue
             labels = read_labels(labels_path(path))
             corpus.append(Night(path, generator, sleeper, sensor, rate, list(labels.episodes), labels.hours))

@@ -112,7 +112,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "low": Preset(0.030, 6.0, 2.0, 0.030, 14.0, 1.0, 0.80, 12.0),
-    "normal": Preset(0.015, 4.0, 2.0, 0.020, 11.0, 1.0, 0.75, 12.0),
+    "normal": Preset(0.012, 4.0, 2.0, 0.020, 11.0, 1.0, 0.75, 12.0),
     "high": Preset(0.010, 3.5, 1.5, 0.012, 11.0, 1.5, 0.70, 12.0),
 }
 
@@ -123,6 +123,8 @@ WALK_MIN_AUTOCORR = 0.4
 WALK_MIN_MAG_STD_G = 0.15
 WALK_BIG_PEAK_G = 0.6
 WALK_BIG_FRAC = 0.5
+WALK_RECENT_S = 6.0
+WALK_RHYTHM_BIG_FRAC = 0.2
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,9 @@ class CrampDetector:
                     self._power_n += 1
                 else:
                     self._dipped = True
-                    if stl[i]:
+                    if not stl[i]:
+                        self._still_run = 0  # above the noise floor: weak movement, not a still gap
+                    else:
                         self._still_run += 1
                         if self._still_run * WINDOW_S > p.max_still_s:
                             self._state = _IDLE
@@ -474,15 +478,19 @@ class CrampDetector:
 
         The acceleration magnitude ignores the sensor's rotation; walking puts
         heel strikes and leg swing into it at the stride rate (~1 Hz) with
-        large swings, while writhing and tremor mostly rotate the shin.
+        large swings, while writhing and tremor mostly rotate the shin.  The
+        whole span and its last few seconds are both checked, because getting
+        up (sitting up, standing) comes before the first strides.
         """
         peaks = np.fromiter(self._peaks, float)
-        if peaks.size and float(np.mean(peaks >= WALK_BIG_PEAK_G)) >= WALK_BIG_FRAC:
+        n_recent = int(WALK_RECENT_S / WINDOW_S)
+        big = [float(np.mean(part >= WALK_BIG_PEAK_G)) if part.size else 0.0 for part in (peaks, peaks[-n_recent:])]
+        if max(big) >= WALK_BIG_FRAC:
             return True
-        ts = [c[0] for c in self._buf]
-        as_ = [c[1] for c in self._buf]
-        t = np.concatenate(ts)
-        a = np.concatenate(as_)
+        if max(big) < WALK_RHYTHM_BIG_FRAC:
+            return False  # no heel strikes: rhythmic writhing or massage, not a stride
+        t = np.concatenate([c[0] for c in self._buf])
+        a = np.concatenate([c[1] for c in self._buf])
         # the span the decision rests on; always inside the raw buffer
         sel = (t >= max(self._onset, t_end - self._flags.maxlen * WINDOW_S)) & (t < t_end)
         t, a = t[sel], a[sel]
@@ -490,13 +498,17 @@ class CrampDetector:
             return False
         mag = np.sqrt(np.einsum("ij,ij->i", a, a))
         grid = np.arange(t[0], t[-1], 1.0 / WALK_RATE_HZ)
-        if grid.size < WALK_RATE_HZ * 2 * WALK_LAG_S[1]:
-            return False
-        x = np.interp(grid, t, mag)
-        x = x - x.mean()
-        if float(x.std()) < WALK_MIN_MAG_STD_G:
-            return False
+        x_all = np.interp(grid, t, mag)
         lo, hi = (int(round(s * WALK_RATE_HZ)) for s in WALK_LAG_S)
-        r0 = float(np.dot(x, x))
-        r = np.array([np.dot(x[:-k], x[k:]) for k in range(lo, hi + 1)]) / r0
-        return float(r.max()) >= WALK_MIN_AUTOCORR
+        for x, big_frac in ((x_all, big[0]), (x_all[-int(WALK_RECENT_S * WALK_RATE_HZ):], big[1])):
+            if x.size < 2 * hi or big_frac < WALK_RHYTHM_BIG_FRAC:
+                continue
+            x = x - x.mean()
+            if float(x.std()) < WALK_MIN_MAG_STD_G:
+                continue
+            n = x.size
+            r0 = float(np.dot(x, x)) / n
+            r = np.array([np.dot(x[:-k], x[k:]) / (n - k) for k in range(lo, hi + 1)]) / r0
+            if float(r.max()) >= WALK_MIN_AUTOCORR:
+                return True
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from service import simulate
 from service.detect import CrampDetector
 from tests.synth import SENSORS, Scene, random_rotation, rotation_about, run, starts
 
@@ -218,3 +219,24 @@ def test_rejects_mismatched_arrays_and_unknown_sensitivity():
     with pytest.raises(ValueError, match="sensitivity"):
         CrampDetector("paranoid")
 
+
+
+# ------------------------------------------------------------------ the project's simulator, as a second opinion
+
+
+@pytest.mark.parametrize("kind", ["rollover", "twitch", "bump", "plm", "fidget", "walk"])
+@pytest.mark.parametrize("seed,sensor,rate", [(1, "mpu6050", 50), (2, "adxl345", 25), (3, "lis3dh", 100)])
+def test_simulator_lookalike_clips_raise_no_alert(kind, seed, sensor, rate):
+    t, a, labels = simulate.scenario(kind, seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
+    assert labels == []
+    assert starts(run(CrampDetector("normal"), t, a)) == []
+
+
+@pytest.mark.parametrize("seed,sensor,rate", [(4, "mpu6050", 20), (5, "adxl345", 50), (6, "lis3dh", 200)])
+def test_simulator_cramp_clips_are_detected(seed, sensor, rate):
+    t, a, labels = simulate.scenario("cramp", seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
+    (onset, end), = labels
+    assert_detected_once(run(CrampDetector("normal"), t, a), onset=onset, end=end)
+    t, a, labels = simulate.scenario("mild_cramp", seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
+    (onset, end), = labels
+    assert_detected_once(run(CrampDetector("high"), t, a), onset=onset, end=end)
