@@ -318,3 +318,16 @@ def test_cli_simulate_bad_options_exit_2(tmp_path, capsys, extra, message):
 def test_cli_simulate_missing_directory_exit_2(tmp_path, capsys):
     assert main(["simulate", "-o", str(tmp_path / "no" / "n.csv"), "--hours", "0.1"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_bump_is_smaller_and_wider_at_a_low_rate():
+    """The chip's filter scales with its data rate: a knock seen at 25 Hz is a smaller, wider blip."""
+    def peak_and_width(rate):
+        t, accel, _ = scenario("bump", seed=4, rate_hz=rate, noise=False, lead_s=5, tail_s=5)
+        dev = np.linalg.norm(accel - accel[: int(2 * rate)].mean(axis=0), axis=1)
+        return dev.max(), np.count_nonzero(dev > 0.5 * dev.max()) / rate
+
+    p200, w200 = peak_and_width(200.0)
+    p25, w25 = peak_and_width(25.0)
+    assert p200 > 0.2 and p25 < 0.7 * p200
+    assert w25 >= w200
