@@ -287,7 +287,7 @@ class Core:
 
         try:
             self.store.flush()
-            mlog = finish_night(self.store, night, self.config, self.config.state_dir)
+            mlog = finish_night(self.store, night, self.config, self.config.state_dir, now=self.clock.wall())
         except (NightcrampError, OSError) as exc:
             log.error("morning log for %s failed: %s", night, exc)
             return
