@@ -59,9 +59,9 @@ NOISE_HISTORY_BLOCKS = 15
 # Per-axis noise density bounds of real MEMS accelerometers at these rates,
 # as total variance over three axes in g^2: below 1 mg nothing is that quiet
 # (MPU-6050 ~ 4 mg, LIS3DH ~ 5 mg, ADXL345 ~ 4-10 mg RMS at 50-100 Hz), and a
-# "floor" above 15 mg means the sleeper is moving, not that the chip is noisy.
+# "floor" above 20 mg means the sleeper is moving, not that the chip is noisy.
 NOISE_VAR_MIN = 3 * 0.001**2
-NOISE_VAR_MAX = 3 * 0.015**2
+NOISE_VAR_MAX = 3 * 0.020**2
 
 MIN_SAMPLES_PER_WINDOW = 3
 LONG_GAP_S = 2.0
@@ -78,6 +78,17 @@ WALK_HOLD_QUIET_S = 30.0
 
 CONTEXT_S = 120.0
 """How far back short movements count as a series (PLM movements are 10-90 s apart)."""
+
+TURNED_DEG = 45.0
+TURNED_EXTRA_S = 4.0
+"""A leg that turned this far from its posture before the onset is rolling over, not held in a
+cramp's tilt: it must keep moving this much longer before it counts (a rollover lasts 2-10 s)."""
+
+ONGOING_WINDOWS = 4
+"""At the alert, at least all but one of the last 2 s must be active: a rollover that is settling is not."""
+
+MAX_RESTARTS = 2
+"""At most this many restarts per run: three back-to-back movements are no longer a PLM series."""
 
 RESTART_PEAK_G = 0.1
 RESTART_PEAK_RATIO = 1.5
@@ -377,11 +388,14 @@ class CrampDetector:
                 if gap_s > LONG_GAP_S:
                     self._state = _IDLE
                     continue  # re-examine this window as a possible new onset
-                if (act[i] and self._dipped and self._peaks and self._periodic_context(t_end)
+                if (act[i] and self._dipped and self._peaks and self._restarts < MAX_RESTARTS
+                        and self._periodic_context(t_end)
                         and peakl[i] >= max(RESTART_PEAK_G, RESTART_PEAK_RATIO * float(np.median(self._peaks)))):
                     # a fresh jerk right after a dip, amid a series of short movements: the next
                     # movement of a PLM series, not the same event going on
+                    restarts = self._restarts + 1
                     self._start_candidate(i, wl, mean, last_still)
+                    self._restarts = restarts
                 self._flags.append(act[i])
                 self._peaks.append(peakl[i])
                 if act[i]:
@@ -403,6 +417,9 @@ class CrampDetector:
                     act[i]
                     and t_end - self._onset >= p.alert_after_s
                     and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
+                    and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
+                    and (t_end - self._onset >= p.alert_after_s + TURNED_EXTRA_S
+                         or self._angle(mean[i]) < TURNED_DEG)
                 ):
                     if self._walking(t_end):
                         self._state = _WALK_HOLD
@@ -447,6 +464,7 @@ class CrampDetector:
         self._flags.clear()
         self._peaks.clear()
         self._dipped = False
+        self._restarts = 0
         self._still_run = 0
         self._power_sum = 0.0
         self._power_n = 0
