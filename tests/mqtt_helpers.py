@@ -58,6 +58,7 @@ class Received:
     topic: str
     payload: bytes
     retain: bool
+    dup: bool = False  # the broker re-sent it to this subscriber (its own QoS 1 hop), not a new publish
 
     def json(self):
         return json.loads(self.payload)
@@ -102,7 +103,8 @@ class Subscriber:
 
     def _on_message(self, client, userdata, message):
         with self._lock:
-            self.messages.append(Received(message.topic, bytes(message.payload), bool(message.retain)))
+            self.messages.append(Received(message.topic, bytes(message.payload), bool(message.retain),
+                                          bool(message.dup)))
 
     def on(self, topic: str) -> list[Received]:
         with self._lock:
