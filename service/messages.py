@@ -36,9 +36,6 @@ OFFLINE = "offline"
 ON = "ON"
 OFF = "OFF"
 
-#: Command names a subscriber may publish under ``<base>/cmd/<name>`` (see :mod:`service.commands`).
-COMMAND_NAMES = ("acknowledge", "false_alarm", "snooze", "arm", "disarm", "armed", "test_alert")
-
 #: Default snooze of the Home Assistant "Snooze" button, in minutes.
 SNOOZE_BUTTON_MINUTES = 30
 

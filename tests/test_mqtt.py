@@ -114,6 +114,18 @@ def test_retained_state_and_temperature_reach_a_late_subscriber(broker, state_di
     late.close()
 
 
+def test_morning_log_is_retained_under_latest_and_its_date(broker, state_dir, bridges):
+    bridge = bridges(make_config(broker, state_dir))
+    assert bridge.wait_connected(WAIT_S)
+    bridge.publish_log("2026-11-24", {"night": "2026-11-24", "cramps": 2})
+    assert wait_until(lambda: bridge.delivered("log-2026-11-24"))
+    late = Subscriber(broker.host, broker.port, ["nightcramp/bed1/log/#"])
+    assert late.wait_for(lambda s: len(s.messages) == 2)
+    assert {m.topic for m in late.messages} == {"nightcramp/bed1/log/latest", "nightcramp/bed1/log/2026-11-24"}
+    assert all(m.retain and m.json()["cramps"] == 2 for m in late.messages)
+    late.close()
+
+
 def _child(config_path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tests.mqtt_child", str(config_path)], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
