@@ -111,15 +111,38 @@ class Outbox:
         self._listeners: list[Callable[[Dropped, int], None]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the outbox {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create the outbox directory {self.path.parent}: {exc.strerror}") from None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not self.path.exists() or isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"cannot open the outbox {self.path}: {exc}") from None
+            # A damaged file (a torn write on a dying SD card) must not keep the alarm from starting:
+            # keep it for inspection and start empty.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+            log.error("outbox %s is damaged (%s): moved to %s, starting an empty outbox", self.path, exc, aside)
+            for suffix in ("", "-wal", "-shm"):
+                side = Path(f"{self.path}{suffix}")
+                if side.exists():
+                    side.rename(Path(f"{aside}{suffix}"))
+            try:
+                self._db = self._open()
+            except sqlite3.Error as exc2:
+                raise StoreError(f"cannot open the outbox {self.path}: {exc2}") from None
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
     # ------------------------------------------------------------ writing
 

@@ -74,3 +74,13 @@ def test_unwritable_state_directory_is_a_store_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="outbox"):
         Outbox(blocker / "sub" / FILENAME)
+
+
+def test_a_damaged_outbox_file_is_set_aside_and_the_service_still_starts(state_dir, caplog):
+    (state_dir / FILENAME).write_bytes(b"this is not a database, a torn write left it" * 100)
+    with Outbox(state_dir) as ob:
+        ob.put(msg(1), event_id="after")
+        assert [r.event_id for r in ob.pending()] == ["after"]
+    aside = list(state_dir.glob(f"{FILENAME}.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
+    assert "damaged" in caplog.text
