@@ -641,7 +641,10 @@ class Service:
         """Stop sampling, handle what is queued, flush the store and outbox, say offline."""
         from service import sdnotify
 
-        sdnotify.stopping("stopping")
+        if self.reload_requested:
+            sdnotify.reloading()  # the re-executed process sends READY=1 again
+        else:
+            sdnotify.stopping("stopping")
         for sampler in self.samplers:
             sampler.stop()
         if self.thermometer is not None:

@@ -66,9 +66,6 @@ def test_ready_then_watchdog_pings_then_stopping_on_sigterm(service, systemd, tm
     assert service.wait(WAIT_S) == 0, (tmp_path / "out.log").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="service.daemon re-execs on SIGHUP but announces STOPPING=1 (systemd then "
-                   "enters stop-sigterm, ignores the new READY=1 and SIGKILLs after TimeoutStopSec); it should send "
-                   "sdnotify.reloading() instead")
 def test_sighup_reload_is_announced_as_a_reload_not_a_stop(service, systemd):
     receive_until(systemd, "READY=1", service)
     service.send_signal(signal.SIGHUP)
