@@ -363,16 +363,18 @@ class MQTTBridge:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            if _STOP in items:
-                return
             try:
                 acked = [self._inflight.pop(mid) for kind, mid in items if kind == "ack" and mid in self._inflight]
                 if acked:
                     self._mark_delivered(self.outbox.ack_many(acked))
+                if _STOP in items:
+                    return
                 if self._connected.is_set():
                     self._send_pending()
             except Exception:  # keep pumping: the outbox keeps what it has not sent
                 log.exception("mqtt: outbox pump error")
+                if _STOP in items:
+                    return
                 time.sleep(1.0)
 
     def _send_pending(self) -> None:
