@@ -107,6 +107,7 @@ class Core:
         self._next_boundary: float | None = None
         self._jumps_seen = 0
         self.last_morning_log = None
+        self._last_flush = clock.monotonic()
         self._boundary_checked()
 
     # ------------------------------------------------------------ inputs
@@ -225,7 +226,11 @@ class Core:
     def periodic(self) -> None:
         """Night boundaries, prompts, the local fallback, retained state; called often."""
         now = self.clock.monotonic()
+        self.timebase.check()  # notice a wall-clock step even when nothing is being stamped
         self._boundary_checked(now)
+        if now - self._last_flush >= self.config.storage.flush_interval_s:
+            self._last_flush = now
+            self.store.flush()  # batched rows are written even in a quiet, fault-ridden night
         if self.in_window:
             for leg in self.legs.values():
                 if leg.last_t is not None and now - leg.last_t > 1.0:
