@@ -18,8 +18,9 @@ because the strap puts the sensor at any rotation):
 2. **Noise floor.**  The trace of the covariance of a still leg is the sensor's
    own noise (about 3 x (2-10 mg)^2).  It is tracked as the lowest median
    of 20 s blocks over the last 5 minutes (a block is mostly still even on a
-   restless night), clamped to what real
-   chips do, so the thresholds follow the chip and the sleeper's quiet baseline.
+   restless night), clamped to what real chips do, so the thresholds follow
+   the chip and the sleeper's quiet baseline.  Nothing counts as active until
+   the first block has closed (a 20 s warm-up after start or reset).
 3. **Activity.**  A window is *active* when its excess power is both
    statistically above the noise (a z-score that accounts for how few samples
    a window holds at low rates) and above an absolute floor in g, or when the
@@ -28,16 +29,25 @@ because the strap puts the sensor at any rotation):
    when it is back at the noise floor; in between is neither.
 4. **Episode logic** (a tiny per-window state machine that skips straight
    over quiet stretches): a run of activity starts a candidate at its first
-   active window (the onset).  Still gaps longer than ``max_still_s`` kill it:
-   twitches, bumps, rollovers, PLM movements and fidgeting are all short
-   movements separated by still gaps.  A candidate that has stayed near-
-   continuously active for ``alert_after_s`` (longer than the longest rollover
-   or PLM movement) and is still active *now* raises an episode, unless a
-   one-off check of the raw samples finds walking: a ~1 Hz rhythm in the
-   acceleration magnitude with large swings (the magnitude ignores rotations,
-   so writhing barely moves it, while heel strikes dominate it).
-5. **End.**  The episode ends when the leg has settled (no active window for
-   ``end_quiet_s``); a long loss of data also ends it.
+   active window (the onset).  More than ``max_still_s`` of consecutive still
+   windows kills it: twitches, bumps, rollovers, PLM movements and fidgeting
+   are short movements separated by still gaps.  A candidate raises an episode
+   once it has lasted ``alert_after_s`` (longer than the longest rollover or
+   PLM movement, 10 s), was active in ``min_active_frac`` of that time and is
+   still moving *now* (3 of the last 4 windows), unless
+   - the leg has turned more than 45 degrees from its posture before the
+     onset: that is what a rollover does, so it must keep moving 4 s longer;
+   - a one-off check of the raw samples finds walking: heel strikes (window
+     peaks above 0.6 g) and a ~1 Hz rhythm in the acceleration magnitude
+     (which ignores rotations, so writhing barely moves it); after walking,
+     30 s of quiet are needed before anything may alert (back into bed);
+   - amid a series of short movements (two ended in the last 2 minutes), a
+     fresh jerk right after a dip restarts the onset: the next movement of a
+     PLM series, not the same event going on (at most twice per run).
+5. **End.**  The episode ends when the leg has settled (no movement for
+   ``end_quiet_s``; a lone marginal window does not count as movement); lost
+   data does not count as settling, but a loss longer than 2 minutes ends the
+   episode where the data stopped.
 """
 
 from __future__ import annotations
