@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -67,6 +67,7 @@ class CoreStats:
     samples: int = 0
     events: dict[str, int] = field(default_factory=dict)
     nights_finished: int = 0
+    commands: int = 0
 
 
 class Core:
@@ -185,7 +186,8 @@ class Core:
 
         now = self.clock.monotonic()
         name = cmd.name
-        log.info("command: %s", name)
+        log.info("command: %s (from %s)", name, cmd.source)
+        self.stats.commands += 1
         if name == cmds.ACKNOWLEDGE:
             for leg in self._legs_for(cmd.episode_id):
                 self._emit(leg.policy.acknowledge(now))
@@ -204,7 +206,10 @@ class Core:
                 leg.policy.arm(self.armed)
         elif name == cmds.TEST_ALERT:
             first = next(iter(self.legs.values()))
-            self._emit(first.policy.test_alert(now))
+            tests = first.policy.test_alert(now)
+            if cmd.request_id:  # `nightcramp test-alert` waits for its own request id to come back
+                tests = [replace(e, fields={**e.fields, "request_id": cmd.request_id}) for e in tests]
+            self._emit(tests)
         self._state_dirty = True
         self._show_led()
 
@@ -384,7 +389,7 @@ class Core:
         if e.type in (ev.CRAMP_START, ev.CRAMP_END, ev.ACKNOWLEDGED):
             self._state_dirty = True
             self._show_led()
-        if e.type == ev.TEST_ALERT and self.gpio is not None:
+        if e.type == ev.TEST_ALERT and getattr(self.gpio, "buzzer", None) is not None:
             self.gpio.alert(True)
             threading.Timer(3.0, lambda: self.gpio.alert(False)).start()
         self._check_local_fallback(self.clock.monotonic())
@@ -504,7 +509,7 @@ class Service:
         from service.mqtt import MQTTBridge
         from service.outbox import Outbox
 
-        self.outbox = Outbox(self.config.state_dir / "outbox.sqlite", self.config.mqtt.outbox_max_events)
+        self.outbox = Outbox(self.config.state_dir, self.config.mqtt.outbox_max_events)
         self.publisher = MQTTBridge(self.config, self.outbox, self._command, on_delivered=self._delivered)
 
     def _delivered(self, event_id: str) -> None:
@@ -521,8 +526,8 @@ class Service:
         g = self.config.gpio
         self.gpio = open_peripherals(
             g.button_pin, g.led_pin, g.buzzer_pin, g.long_press_s,
-            on_acknowledge=lambda: self._command(cmds.Command(cmds.ACKNOWLEDGE)),
-            on_test_alert=lambda: self._command(cmds.Command(cmds.TEST_ALERT)))
+            on_acknowledge=lambda: self._command(cmds.Command(cmds.ACKNOWLEDGE, source="button")),
+            on_test_alert=lambda: self._command(cmds.Command(cmds.TEST_ALERT, source="button")))
 
     def start(self) -> None:
         from service import sdnotify

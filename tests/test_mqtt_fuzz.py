@@ -5,16 +5,15 @@ payloads go to every command topic (and unknown ones).  Afterwards the service
 must still be connected, answer a valid ``test_alert``, and have answered every
 payload exactly once: an error on ``<base>/error`` or a command handled.
 
-The target is the ``command_target`` fixture.  Here it is an MQTTBridge with a
-stand-in command handler; to fuzz the full daemon, override the fixture with
-one that starts it and yields a :class:`Target` (``handled`` may return None
-when the daemon does not count its commands: then every payload that cannot be
-valid must still get its error).
+The target is the ``command_target`` fixture: the full service (detector,
+alert policy, night record, outbox, MQTT bridge) on simulated hardware, in
+real time.  ``handled`` counts the commands its core acted on.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,9 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import commands as cmds
-from service.mqtt import MQTTBridge
-from service.outbox import Outbox
-from tests.mqtt_helpers import WAIT_S, EchoHandler, Subscriber, make_config, publisher, wait_until
+from service.daemon import RunOptions, Service
+from tests.mqtt_helpers import WAIT_S, Subscriber, make_config, publisher, wait_until
 
 TOTAL = 10_000
 BATCH = 1_000
@@ -42,17 +40,18 @@ class Target:
 
 @pytest.fixture
 def command_target(broker, state_dir):
-    config = make_config(broker, state_dir)
-    handler = EchoHandler()
-    outbox = Outbox(config.state_dir, config.mqtt.outbox_max_events)
-    bridge = MQTTBridge(config, outbox, handler)
-    handler.bridge = bridge
-    bridge.start()
-    assert bridge.wait_connected(WAIT_S)
-    # Only test_alert is answered with an event; counting the rest keeps the run fast.
-    yield Target(broker.host, broker.port, config.base_topic, handler.count, lambda: bridge.connected)
-    bridge.stop()
-    outbox.close()
+    """The full service (``nightcramp run --simulate`` in-process, real-time pacing) behind a real mosquitto."""
+    config = make_config(broker, state_dir, extra='[night]\nstart = "00:00"\nend = "23:59"\n')
+    service = Service(config, RunOptions(simulate=True, seed=1, cramps=0, speed=1.0, duration_s=24 * 3600))
+    service.start()
+    runner = threading.Thread(target=service.run, name="service-core", daemon=True)
+    runner.start()
+    assert service.publisher.wait_connected(WAIT_S)
+    yield Target(broker.host, broker.port, config.base_topic, lambda: service.core.stats.commands,
+                 lambda: runner.is_alive() and service.publisher.connected)
+    service.request_stop()
+    runner.join(WAIT_S)
+    service.stop()
 
 
 NAMES = (*cmds.COMMANDS, cmds.ARMED)
