@@ -395,9 +395,11 @@ class Core:
         self._check_local_fallback(self.clock.monotonic())
 
     def close(self) -> None:
-        """Flush what the core holds (the movement minute in progress)."""
+        """At a clean stop: end open episodes (so ``cramp`` goes OFF) and flush the minute in progress."""
         if self.in_window:
             for leg in self.legs.values():
+                if leg.detector.in_episode:
+                    self._emit(leg.policy.feed(leg.detector.finish()))
                 for minute in leg.movement.close():
                     self.store.add_minute(self.timebase.wall_at(minute.t_start), minute)
 

@@ -165,3 +165,19 @@ def test_commands_from_mqtt_reach_the_core(broker, night_config):
         assert service.core.armed is False
     finally:
         service.stop()
+
+
+def test_clean_stop_mid_episode_ends_it(broker, night_config):
+    """SIGTERM during a cramp: the episode is ended (cramp OFF) before the service says offline."""
+    base = night_config.base_topic
+    sub = Subscriber(broker.host, broker.port, topics=(f"{base}/#",))
+    try:
+        service = run_night(night_config, seed=3, cramps=1, duration_s=420)
+        onset, end = service.world.episodes()["leg"][0]
+        assert onset < 420 < end  # stopped in the middle of the cramp
+        assert sub.wait_for(lambda s: any(e["type"] == "cramp_end" for e in events_of(s, base)), 10)
+        kinds = [e["type"] for e in events_of(sub, base) if e["type"] in ("cramp_start", "cramp_end")]
+        assert kinds == ["cramp_start", "cramp_end"]
+        assert sub.wait_for(lambda s: s.on(f"{base}/cramp") and s.on(f"{base}/cramp")[-1].payload == b"OFF", 10)
+    finally:
+        sub.close()
