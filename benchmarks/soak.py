@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "rss_first_night_mb": round(week_ends[0]["rss_kb"] / 1024, 1) if week_ends else None,
         "rss_last_night_mb": round(week_ends[-1]["rss_kb"] / 1024, 1) if week_ends else None,
+        "rss_after_each_night_mb": [round(n["rss_kb"] / 1024, 1) for n in week_ends],
         "cpu_s_per_night_hour": round(cpu / sim_h, 3) if sim_h else None,
         "cpu_s_start_up_per_night": round((cpu_all - cpu) / max(1, len(week_ends)), 2) if week_ends else None,
         "cpu_s_per_night_hour_without_simulator": round((cpu - emulation_cpu) / sim_h, 3) if sim_h else None,
@@ -426,7 +427,8 @@ def _markdown(r: dict) -> str:
     ]
     lines = ["| measure | value | target |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
-    lines += ["", "Faults injected:", *[f"- {f}" for f in r["faults"]]]
+    lines += ["", f"RSS after each night of the week (MB): {r['rss_after_each_night_mb']}",
+              "", "Faults injected:", *[f"- {f}" for f in r["faults"]]]
     return "\n".join(lines)
 
 
