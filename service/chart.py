@@ -154,3 +154,22 @@ def _read_back(fig, path: Path, size: tuple[int, int]) -> ChartData:
                 data.series["cramps"] = ([as_dt(b.get_x() + b.get_width() / 2) for b in container],
                                          [float(b.get_height()) for b in container])
     return data
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m service.chart PNG`` with a pickled MorningLog on stdin (the service's child process)."""
+    import pickle
+    import sys
+
+    if len(argv) != 1:
+        print("usage: python -m service.chart PNG < pickled-morning-log", file=sys.stderr)
+        return 2
+    mlog = pickle.load(sys.stdin.buffer)  # written by service.morning._render_in_child, our own parent
+    render_night(mlog, argv[0])
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

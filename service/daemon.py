@@ -297,7 +297,8 @@ class Core:
 
         try:
             self.store.flush()
-            mlog = finish_night(self.store, night, self.config, self.config.state_dir, now=self.clock.wall())
+            mlog = finish_night(self.store, night, self.config, self.config.state_dir, now=self.clock.wall(),
+                                isolate_chart=True)
         except (NightcrampError, OSError) as exc:
             log.error("morning log for %s failed: %s", night, exc)
             return
@@ -555,7 +556,9 @@ class Service:
                 sampler.start()
             if self.thermometer is not None:
                 self.thermometer.start()
-        self.watchdog = sdnotify.Watchdog({s.leg: (lambda s=s: s.progress) for s in self.samplers})
+        # Every pass counts, failed ones too: an unplugged sensor is a sensor_fault, not a hang to restart.
+        self.watchdog = sdnotify.Watchdog({s.leg: (lambda s=s: s.stats.drains + s.stats.errors)
+                                           for s in self.samplers})
         if self.watchdog.enabled:
             self.watchdog.start()
         legs = ", ".join(f"{s.leg}: {s.driver.model} at {s.driver.address:#04x}" for s in self.samplers)

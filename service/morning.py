@@ -377,25 +377,49 @@ def _short_night(record: NightRecord) -> bool:
 # ---------------------------------------------------------------- outputs
 
 
-def write_outputs(mlog: MorningLog, state_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``<state>/logs/<night>.md`` and ``<night>.png``; returns both paths."""
-    from service import chart
+def write_outputs(mlog: MorningLog, state_dir: str | os.PathLike, isolate_chart: bool = False) -> tuple[Path, Path]:
+    """Write ``<state>/logs/<night>.md`` and ``<night>.png``; returns both paths.
 
+    ``isolate_chart`` draws the PNG in a short-lived child process: matplotlib
+    costs about 60 MB of resident memory once imported, which a service that
+    runs for months on a Pi Zero should not keep for one chart a day.
+    """
     out_dir = Path(state_dir) / LOGS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / f"{mlog.night.isoformat()}.png"
     md = out_dir / f"{mlog.night.isoformat()}.md"
-    chart.render_night(mlog, png)
+    if isolate_chart:
+        _render_in_child(mlog, png)
+    else:
+        from service import chart
+
+        chart.render_night(mlog, png)
     _atomic_write(md, mlog.to_markdown(chart_name=png.name))
     return md, png
 
 
+def _render_in_child(mlog: MorningLog, png: Path, timeout_s: float = 300.0) -> None:
+    """Pickle the log to a child interpreter that draws the chart (see :func:`write_outputs`)."""
+    import pickle
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-m", "service.chart", str(png)], input=pickle.dumps(mlog),
+                              capture_output=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.error("morning chart %s not drawn: %s", png, exc)
+        return
+    if done.returncode != 0:
+        log.error("morning chart %s not drawn: %s", png, done.stderr.decode("utf-8", "replace").strip()[-500:])
+
+
 def finish_night(store: NightStore, night_date: date, config, state_dir: str | os.PathLike,
-                 now: datetime | None = None) -> MorningLog:
+                 now: datetime | None = None, isolate_chart: bool = False) -> MorningLog:
     """At the end of the night window: build the log, keep the night's summary row, write the files."""
     mlog = build_morning_log(store, night_date, config, now=now)
     store.save_night_summary(night_date, summarize_detail(store.night(night_date)))
-    write_outputs(mlog, state_dir)
+    write_outputs(mlog, state_dir, isolate_chart=isolate_chart)
     return mlog
 
 
