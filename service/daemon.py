@@ -45,7 +45,8 @@ from service.timebase import TimeBase
 log = logging.getLogger(__name__)
 
 STATE_EVERY_S = 60.0  # republish the retained state at least this often (monotonic seconds)
-TICK_REAL_S = 0.25  # the core wakes at least this often (real seconds) for time-driven work
+TICK_REAL_S = 0.25
+MOVEMENT_BATCH_S = 10.0  # seconds of samples handed to the movement summary at once  # the core wakes at least this often (real seconds) for time-driven work
 
 
 # ---------------------------------------------------------------- core
@@ -59,6 +60,10 @@ class _Leg:
     movement: MovementSummarizer
     sensor_ok: bool = True
     last_t: float | None = None
+    # Samples waiting for the movement summary: it only reports whole minutes, so it is fed
+    # every MOVEMENT_BATCH_S instead of every drain (numpy's per-call cost dominates small batches).
+    pending_t: list = field(default_factory=list)
+    pending_a: list = field(default_factory=list)
 
 
 @dataclass
@@ -139,13 +144,29 @@ class Core:
         self._boundary_checked(t_last)
         if not self.in_window:
             return
-        for minute in leg.movement.feed(batch.t_mono, batch.accel_g):
-            self.store.add_minute(self.timebase.wall_at(minute.t_start), minute)
+        leg.pending_t.append(batch.t_mono)
+        leg.pending_a.append(batch.accel_g)
+        if t_last - float(leg.pending_t[0][0]) >= MOVEMENT_BATCH_S:
+            self._summarise(leg)
         if self.armed:
             detections = leg.detector.feed(batch.t_mono, batch.accel_g)
             if detections:
                 self._emit(leg.policy.feed(detections))
         self._emit(leg.policy.tick(t_last))
+
+    def _summarise(self, leg: _Leg, close: bool = False) -> None:
+        """Hand the waiting samples to the movement summary and store the minutes it completes."""
+        minutes = []
+        if leg.pending_t:
+            import numpy as np
+
+            minutes = leg.movement.feed(np.concatenate(leg.pending_t), np.concatenate(leg.pending_a))
+            leg.pending_t.clear()
+            leg.pending_a.clear()
+        if close:
+            minutes += leg.movement.close()
+        for minute in minutes:
+            self.store.add_minute(self.timebase.wall_at(minute.t_start), minute)
 
     def _gap(self, gap: Gap) -> None:
         leg = self.legs.get(gap.leg)
@@ -273,8 +294,7 @@ class Core:
             self.in_window = False
             for leg in self.legs.values():
                 self._emit(leg.policy.feed(leg.detector.finish()))
-                for minute in leg.movement.close():
-                    self.store.add_minute(self.timebase.wall_at(minute.t_start), minute)
+                self._summarise(leg, close=True)
             self._state_dirty = True
             self._show_led()
             if self.night is not None:
@@ -401,8 +421,7 @@ class Core:
             for leg in self.legs.values():
                 if leg.detector.in_episode:
                     self._emit(leg.policy.feed(leg.detector.finish()))
-                for minute in leg.movement.close():
-                    self.store.add_minute(self.timebase.wall_at(minute.t_start), minute)
+                self._summarise(leg, close=True)
 
 
 # ---------------------------------------------------------------- service

@@ -73,6 +73,8 @@ def test_simulated_night_full_episode_life_and_prompts(broker, state_dir, night_
     try:
         record = store.night(service.core.night)
         assert [ep.id for ep in record.episodes] == [episode]
+        assert 88 <= len(record.minutes) <= 90  # a movement summary for every minute of the 1.5 h window
+        assert len(record.temperatures) >= 85  # and the room temperature once a minute
     finally:
         store.close()
     md = list((state_dir / "logs").glob("*.md"))
