@@ -183,3 +183,24 @@ def test_clean_stop_mid_episode_ends_it(broker, night_config):
         assert sub.wait_for(lambda s: s.on(f"{base}/cramp") and s.on(f"{base}/cramp")[-1].payload == b"OFF", 10)
     finally:
         sub.close()
+
+
+def test_local_buzzer_when_no_broker_acknowledges(state_dir, mock_factory):
+    """The broker is unreachable: within a few seconds of the alert the buzzer and LED sound locally."""
+    from tests.brokers import free_port
+
+    config = make_config(None, state_dir, extra=NIGHT + "[gpio]\nbuzzer_pin = 22\nled_pin = 27\n",
+                         mqtt_extra=f'host = "127.0.0.1"\nport = {free_port()}')
+    service = Service(config, RunOptions(simulate=True, speed=1e9, seed=3, cramps=1, duration_s=300))
+    service.start()
+    try:
+        service.run()  # quiet until the cramp
+        buzzer = mock_factory.pin(22)
+        assert not any(state for _, state in buzzer.states)
+        service.options.duration_s = 100  # the cramp starts at 326 s; its alert is raised ~11 s later
+        service.run()
+        assert service.core.stats.events.get("cramp_start") == 1
+        assert wait_until(lambda: any(state for _, state in buzzer.states), 5), "the buzzer never sounded"
+        assert service.gpio.alerting
+    finally:
+        service.stop()
