@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -48,7 +49,7 @@ def empty_result(overflowed: bool = False) -> DrainResult:
     return DrainResult(np.zeros((0, 3)), overflowed)
 
 
-class FifoAccelerometer:
+class FifoAccelerometer(ABC):
     """Base class: settings checks, counted bus access, context manager.
 
     Subclasses set ``CHIP``, ``IDENTITY_REGISTER``, ``IDENTITIES``,
@@ -164,22 +165,27 @@ class FifoAccelerometer:
 
     # ------------------------------------------------------------ for subclasses
 
+    @abstractmethod
     def _configure(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _config_snapshot(self) -> dict[int, int]:
         """Register -> value that :meth:`verify` expects to read back."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _read_config(self) -> dict[int, int]:
         """Read the registers named by :meth:`_config_snapshot` (as few transactions as possible)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _power_down(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def drain(self) -> DrainResult:
-        raise NotImplementedError
+        ...
 
     # ------------------------------------------------------------ counted bus access
 

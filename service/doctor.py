@@ -1,7 +1,7 @@
 """``nightcramp doctor``: check everything a user gets wrong, and say how to fix each.
 
 Each check prints one line ``OK``, ``WARN``, ``FAIL`` or ``N/A`` (not
-applicable here, or not available in this build), details indented under it,
+applicable here), details indented under it,
 and a ``fix:`` line when something is wrong.  The exit code is 0 when nothing
 FAILs, 1 otherwise, so the command works in scripts too.
 
@@ -241,11 +241,8 @@ def _matches(leg, found) -> bool:
 
 def check_accelerometers(config, bus) -> Result:
     """Every configured leg sensor answers and delivers samples; list everything that answered."""
-    try:
-        from firmware.probe import WIRING_HINTS, scan_accelerometers
-    except ImportError as exc:
-        return Result(NA, "accelerometer", f"scanning is not available in this build ({exc})")
     from firmware.accelerometer import PI_I2C_PINS
+    from firmware.probe import WIRING_HINTS, scan_accelerometers
 
     try:
         found = scan_accelerometers(bus, bus_label=f"I2C bus {config.accelerometer.i2c_bus}")
@@ -268,12 +265,10 @@ def check_thermometer(config, bus, w1_devices: str) -> Result:
     wanted = config.temperature.sensor
     if wanted == "none":
         return Result(NA, "thermometer", "temperature.sensor = none")
-    try:
-        from firmware.ds18b20 import W1_WIRING_HINT
-        from firmware.tempsensor import I2C_WIRING_HINT
-        from firmware.thermometer import NOT_FOUND_HINT, scan_thermometers
-    except ImportError as exc:
-        return Result(NA, "thermometer", f"scanning is not available in this build ({exc})")
+    from firmware.ds18b20 import W1_WIRING_HINT
+    from firmware.tempsensor import I2C_WIRING_HINT
+    from firmware.thermometer import NOT_FOUND_HINT, scan_thermometers
+
     try:
         found = scan_thermometers(bus, w1_devices)
     except (NightcrampError, OSError) as exc:
@@ -300,10 +295,8 @@ def check_gpio(config, pin_factory=None) -> Result:
     wanted = ", ".join(f"{k} GPIO{v}" for k, v in pins.items() if v is not None)
     if not wanted:
         return Result(NA, "gpio", "no GPIO pins configured")
-    try:
-        from firmware.gpio import Peripherals
-    except ImportError as exc:
-        return Result(NA, "gpio", f"not available in this build ({exc})")
+    from firmware.gpio import Peripherals
+
     try:
         Peripherals(button_pin=g.button_pin, led_pin=g.led_pin, buzzer_pin=g.buzzer_pin,
                     long_press_s=g.long_press_s, pin_factory=pin_factory).close()
@@ -333,10 +326,8 @@ def check_broker(config, timeout_s: float = 5.0) -> list[Result]:
     if not config.mqtt.host:
         return [Result(WARN, "broker", "no broker configured: events are kept in the outbox, nothing reaches "
                        "Home Assistant", fix="set mqtt.host (and username/password_file) in the configuration")]
-    try:
-        from service import mqtt
-    except ImportError as exc:
-        return [Result(NA, "broker", f"the MQTT client is not available in this build ({exc})")]
+    from service import mqtt
+
     try:
         ok, message = mqtt.check_broker(config, timeout=timeout_s)
     except NightcrampError as exc:

@@ -6,7 +6,6 @@ import pytest
 
 from tests.brokers import Mosquitto, find_mosquitto, make_secure_broker
 
-requires_mosquitto = pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto not installed")
 
 
 @pytest.fixture

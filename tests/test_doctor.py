@@ -7,13 +7,13 @@ the tests run as root.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from firmware.clock import SystemClock
 from firmware.emulated.rig import ChipSpec, build_rig
+from firmware.probe import WIRING_HINTS
 from service import config as cfg
 from service import doctor
 from service.cli import main
@@ -119,24 +119,16 @@ def test_invalid_config_fails_with_key_path_and_other_checks_still_run(tmp_path,
 
 
 def test_missing_accelerometer_is_named_with_a_wiring_hint():
-    probe = pytest.importorskip("firmware.probe")
     config = cfg.parse('[accelerometer]\nchip = "adxl345"\n')
     bus = build_rig(SystemClock(), [ChipSpec("mpu6050")])  # the wrong board is wired
     result = doctor.check_accelerometers(config, bus)
     assert result.status == FAIL
     assert "adxl345" in result.message
     assert any(d.startswith("0x68  mpu6050") for d in result.details)  # what did answer is listed
-    assert probe.WIRING_HINTS["adxl345"] in result.fix
-
-
-def test_without_the_probe_module_the_check_says_not_available(monkeypatch):
-    monkeypatch.setitem(sys.modules, "firmware.probe", None)  # as in a build without it: import fails
-    result = doctor.check_accelerometers(cfg.parse(""), build_rig(SystemClock(), [ChipSpec("mpu6050")]))
-    assert result.status == NA and "not available" in result.message
+    assert WIRING_HINTS["adxl345"] in result.fix
 
 
 def test_two_legs_one_unplugged():
-    pytest.importorskip("firmware.probe")
     config = cfg.parse("""
 [[legs]]
 name = "left"

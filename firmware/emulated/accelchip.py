@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import numpy as np
@@ -50,7 +51,7 @@ def constant_source(accel_g=(0.0, 0.0, 1.0)) -> Source:
     return source
 
 
-class EmulatedAccelChip(RegisterFile):
+class EmulatedAccelChip(RegisterFile, ABC):
     """Base: lazily produced samples, power-on reset, counters for benchmarks.
 
     Subclasses define ``NOISE_DENSITY_G_RTHZ``, :meth:`_defaults`,
@@ -136,21 +137,26 @@ class EmulatedAccelChip(RegisterFile):
 
     # ------------------------------------------------------------ for subclasses
 
+    @abstractmethod
     def _defaults(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def output_rate_hz(self) -> float | None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _store(self, accel_g: np.ndarray) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def fifo_level(self) -> int:
         """Samples waiting in the FIFO."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _clear_fifo(self) -> None:
-        raise NotImplementedError
+        ...
 
 
 def quantise(accel_g: np.ndarray, g_per_lsb: float, bits: int) -> np.ndarray:
