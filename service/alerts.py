@@ -160,9 +160,12 @@ class AlertPolicy:
             e.acknowledged = True
         return [Event(ev.FALSE_ALARM, t, self.leg, target, {"stop_buzzer": True})]
 
-    def test_alert(self, t: float) -> list[Event]:
-        """A test alert (button long-press or ``nightcramp test-alert``)."""
-        return [Event(ev.TEST_ALERT, t, self.leg, None, {"text": "nightcramp test alert"})]
+    def test_alert(self, t: float, request_id: str | None = None) -> list[Event]:
+        """A test alert (button long-press or ``nightcramp test-alert``, which waits for its ``request_id``)."""
+        fields = {"text": "nightcramp test alert"}
+        if request_id:
+            fields["request_id"] = request_id
+        return [Event(ev.TEST_ALERT, t, self.leg, None, fields)]
 
     # ------------------------------------------------------------ internals
 

@@ -37,10 +37,6 @@ COMMANDS = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with a one-line message (its default), never a traceback."""
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -62,7 +58,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="nightcramp",
         description="Night-time leg-cramp alerts for the Raspberry Pi: a shin-worn accelerometer, "
         "MQTT events for Home Assistant, and a morning log.",
@@ -71,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (-vv: also libraries)")
     common.add_argument("--config", metavar="FILE", help="configuration file (default: $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", parents=[common], help="run the service")
     p.add_argument("--simulate", action="store_true", help="use emulated hardware driven by the night simulator")
@@ -117,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("test-alert", parents=[common], help="send a test alert through the configured broker")
 
     p = sub.add_parser("config", parents=[common], help="example configuration, or check one")
-    csub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION")
     csub.add_parser("example", help="print a fully commented example configuration")
     c = csub.add_parser("check", help="validate a configuration file")
     c.add_argument("file", nargs="?", metavar="FILE")

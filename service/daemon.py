@@ -26,14 +26,16 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Callable
+
+import numpy as np
 
 from firmware.clock import Clock, SystemClock
 from firmware.errors import ConfigError, NightcrampError
 from firmware.samples import AccelBatch, Gap, SensorStatus, TempReading
+from service import commands as cmds
 from service import events as ev
 from service.alerts import AlertPolicy
 from service.config import Config
@@ -57,6 +59,35 @@ overhead dominates small batches)."""  # the core wakes at least this often (rea
 # ---------------------------------------------------------------- core
 
 
+class _SampleBuffer:
+    """Batches of samples collected until they span enough time to hand on in one call.
+
+    numpy's per-call overhead dominates small batches, so the detector and the
+    movement summary are fed a few drains at a time (see DETECT_BATCH_S).
+    """
+
+    def __init__(self):
+        self._t: list[np.ndarray] = []
+        self._a: list[np.ndarray] = []
+
+    def add(self, t: np.ndarray, accel_g: np.ndarray) -> None:
+        self._t.append(t)
+        self._a.append(accel_g)
+
+    def span_s(self) -> float:
+        return float(self._t[-1][-1] - self._t[0][0]) if self._t else 0.0
+
+    def take(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Everything collected, as one (t, accel_g) pair; None when empty."""
+        if not self._t:
+            return None
+        t = self._t[0] if len(self._t) == 1 else np.concatenate(self._t)
+        a = self._a[0] if len(self._a) == 1 else np.concatenate(self._a)
+        self._t.clear()
+        self._a.clear()
+        return t, a
+
+
 @dataclass
 class _Leg:
     name: str
@@ -65,13 +96,8 @@ class _Leg:
     movement: MovementSummarizer
     sensor_ok: bool = True
     last_t: float | None = None
-    # Samples waiting for the movement summary: it only reports whole minutes, so it is fed
-    # every MOVEMENT_BATCH_S instead of every drain (numpy's per-call cost dominates small batches).
-    pending_t: list = field(default_factory=list)
-    pending_a: list = field(default_factory=list)
-    # Samples waiting for the detector, handed over every DETECT_BATCH_S (see there).
-    detect_t: list = field(default_factory=list)
-    detect_a: list = field(default_factory=list)
+    to_movement: _SampleBuffer = field(default_factory=_SampleBuffer)  # fed every MOVEMENT_BATCH_S
+    to_detector: _SampleBuffer = field(default_factory=_SampleBuffer)  # fed every DETECT_BATCH_S
 
 
 @dataclass
@@ -152,39 +178,27 @@ class Core:
         self._boundary_checked(t_last)
         if not self.in_window:
             return
-        leg.pending_t.append(batch.t_mono)
-        leg.pending_a.append(batch.accel_g)
-        if t_last - float(leg.pending_t[0][0]) >= MOVEMENT_BATCH_S:
+        leg.to_movement.add(batch.t_mono, batch.accel_g)
+        if leg.to_movement.span_s() >= MOVEMENT_BATCH_S:
             self._summarise(leg)
-        leg.detect_t.append(batch.t_mono)
-        leg.detect_a.append(batch.accel_g)
-        if t_last - float(leg.detect_t[0][0]) >= DETECT_BATCH_S:
+        leg.to_detector.add(batch.t_mono, batch.accel_g)
+        if leg.to_detector.span_s() >= DETECT_BATCH_S:
             self._detect(leg)
         self._emit(leg.policy.tick(t_last))
 
     def _detect(self, leg: _Leg) -> None:
         """Feed the waiting samples to the detector (disarmed too: the policy records, but does not alert)."""
-        if not leg.detect_t:
+        samples = leg.to_detector.take()
+        if samples is None:
             return
-        import numpy as np
-
-        t = leg.detect_t[0] if len(leg.detect_t) == 1 else np.concatenate(leg.detect_t)
-        a = leg.detect_a[0] if len(leg.detect_a) == 1 else np.concatenate(leg.detect_a)
-        leg.detect_t.clear()
-        leg.detect_a.clear()
-        detections = leg.detector.feed(t, a)
+        detections = leg.detector.feed(*samples)
         if detections:
             self._emit(leg.policy.feed(detections))
 
     def _summarise(self, leg: _Leg, close: bool = False) -> None:
         """Hand the waiting samples to the movement summary and store the minutes it completes."""
-        minutes = []
-        if leg.pending_t:
-            import numpy as np
-
-            minutes = leg.movement.feed(np.concatenate(leg.pending_t), np.concatenate(leg.pending_a))
-            leg.pending_t.clear()
-            leg.pending_a.clear()
+        samples = leg.to_movement.take()
+        minutes = leg.movement.feed(*samples) if samples is not None else []
         if close:
             minutes += leg.movement.close()
         for minute in minutes:
@@ -224,10 +238,8 @@ class Core:
                                                reading.humidity_pct, reading.sensor or None)
         self._state_dirty = True
 
-    def command(self, cmd) -> None:
+    def command(self, cmd: cmds.Command) -> None:
         """Apply a :class:`service.commands.Command` (from MQTT or the button)."""
-        from service import commands as cmds
-
         now = self.clock.monotonic()
         name = cmd.name
         log.info("command: %s (from %s)", name, cmd.source)
@@ -250,10 +262,7 @@ class Core:
                 leg.policy.arm(self.armed)
         elif name == cmds.TEST_ALERT:
             first = next(iter(self.legs.values()))
-            tests = first.policy.test_alert(now)
-            if cmd.request_id:  # `nightcramp test-alert` waits for its own request id to come back
-                tests = [replace(e, fields={**e.fields, "request_id": cmd.request_id}) for e in tests]
-            self._emit(tests)
+            self._emit(first.policy.test_alert(now, cmd.request_id))
         self._state_dirty = True
         self._show_led()
 
@@ -308,8 +317,7 @@ class Core:
             self.night = self.window.night_of(wall)
             for leg in self.legs.values():
                 leg.detector.reset()
-                leg.detect_t.clear()
-                leg.detect_a.clear()
+                leg.to_detector.take()  # samples from before the window are not part of this night
             log.info("night window opened: night of %s, detection %s", self.night,
                      "armed" if self.armed else "DISARMED")
             self.in_window = True
@@ -439,7 +447,6 @@ class Core:
         if e.type == ev.TEST_ALERT and getattr(self.gpio, "buzzer", None) is not None:
             self.gpio.alert(True)
             threading.Timer(3.0, lambda: self.gpio.alert(False)).start()
-        self._check_local_fallback(self.clock.monotonic())
 
     def close(self) -> None:
         """At a clean stop: end open episodes (so ``cramp`` goes OFF) and flush the minute in progress."""
@@ -511,7 +518,6 @@ class Service:
 
         acc = self.config.accelerometer
         opts = self.options
-        drain_s, fault_s = acc.drain_interval_s, acc.fault_after_s
         if opts.simulate:
             from service.simworld import build_world
 
@@ -540,8 +546,9 @@ class Service:
                                         exclude=taken, require=False, bus_label=bus_label,
                                         sleep=self.clock.sleep)
             taken.append(driver.address)
-            self.samplers.append(Sampler(driver, self._sink, self.clock, leg=sensor.name, drain_interval_s=drain_s,
-                                         fault_after_s=fault_s, stuck_after_s=acc.stuck_after_s))
+            self.samplers.append(Sampler(driver, self._sink, self.clock, leg=sensor.name,
+                                         drain_interval_s=acc.drain_interval_s, fault_after_s=acc.fault_after_s,
+                                         stuck_after_s=acc.stuck_after_s))
         temp = self.config.temperature
         try:
             thermo = open_thermometer(self.bus, temp.sensor, temp.address, temp.w1_devices, clock=self.clock)
@@ -570,7 +577,6 @@ class Service:
 
     def _open_gpio(self) -> None:
         from firmware.gpio import open_peripherals
-        from service import commands as cmds
 
         g = self.config.gpio
         self.gpio = open_peripherals(
@@ -621,38 +627,36 @@ class Service:
             t_end = self.clock.monotonic() + self.options.duration_s
         while not self.stop_event.is_set():
             try:
-                item = self.queue.get(timeout=TICK_REAL_S)
+                first = self.queue.get(timeout=TICK_REAL_S)
             except queue.Empty:
-                item = None
-            try:
-                if item is not None:
-                    self.core.handle(item)
-                    # drain what else is waiting before the periodic work
-                    for _ in range(200):
-                        try:
-                            self.core.handle(self.queue.get_nowait())
-                        except queue.Empty:
-                            break
-                self.core.periodic()
-            except NightcrampError as exc:
-                log.error("core: %s", exc)
-            except Exception:  # a bug must not end the night: log it and go on
-                log.exception("core: unexpected error (continuing)")
+                first = None
+            self._core_pass(first)
             if t_end is not None and self.clock.monotonic() >= t_end:
                 log.info("--duration reached")
                 break
         return 0
 
-    def _core_pass(self) -> None:
-        """Handle everything queued, then the time-driven work; nothing raised here ends the night."""
-        try:
-            while True:
+    def _core_pass(self, first: Any = None, periodic: bool = True) -> None:
+        """Handle ``first`` and everything queued, then the time-driven work.
+
+        Nothing raised here ends the night: a bug is logged and the next item handled.
+        """
+        item = first
+        while True:
+            if item is None:
                 try:
                     item = self.queue.get_nowait()
                 except queue.Empty:
                     break
-                self.core.handle(item)
-            self.core.periodic()
+            self._guarded(self.core.handle, item)
+            item = None
+        if periodic:
+            self._guarded(self.core.periodic)
+
+    @staticmethod
+    def _guarded(func: Callable, *args: Any) -> None:
+        try:
+            func(*args)
         except NightcrampError as exc:
             log.error("core: %s", exc)
         except Exception:  # a bug must not end the night: log it and go on
@@ -713,13 +717,7 @@ class Service:
         if self.watchdog is not None:
             self.watchdog.stop()
         if self.core is not None:
-            while True:
-                try:
-                    self.core.handle(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-                except Exception:
-                    log.exception("core: error while draining at stop")
+            self._core_pass(periodic=False)
             self.core.close()
         if self.publisher is not None:
             self.publisher.stop()

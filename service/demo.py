@@ -14,17 +14,19 @@ import logging
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from service import config as cfg
 from service import events as ev
+from service.nightwindow import NightWindow
 
 log = logging.getLogger(__name__)
 
-# Messages a person watching the demo wants to see; retained state and temperature are summarised.
-_QUIET_SUFFIXES = ("/state", "/temperature")
+# Retained state and temperature arrive every minute: the demo counts them instead of printing them.
+_QUIET_TOPICS = ("state", "temperature")
 
 
 class _Printer:
@@ -36,7 +38,6 @@ class _Printer:
         self.lock = threading.Lock()
         self.discovery = 0
         self.quiet_counts: dict[str, int] = {}
-        self.events: list[dict] = []
 
     def __call__(self, topic: str, payload: bytes) -> None:
         with self.lock:
@@ -45,7 +46,7 @@ class _Printer:
                 return
             short = topic[len(self.base) + 1:]
             text = payload.decode("utf-8", "replace")
-            if short.endswith(_QUIET_SUFFIXES) or short in ("state", "temperature"):
+            if short in _QUIET_TOPICS:
                 self.quiet_counts[short] = self.quiet_counts.get(short, 0) + 1
                 return
             if short == "event":
@@ -53,7 +54,6 @@ class _Printer:
                     data = json.loads(text)
                 except ValueError:
                     data = {}
-                self.events.append(data)
                 if data.get("type") == "cramp_update":
                     self.quiet_counts["cramp updates"] = self.quiet_counts.get("cramp updates", 0) + 1
                     return
@@ -105,6 +105,7 @@ def _print_event(stamped: ev.StampedEvent) -> None:
 def cmd_demo(args) -> int:
     from service.daemon import RunOptions, Service
     from service.privatebroker import Mosquitto, find_mosquitto
+    from service.simworld import last_night_start
 
     if not args.verbose:
         # The demo shows what a subscriber sees; the service's own log is for -v.
@@ -116,9 +117,6 @@ def cmd_demo(args) -> int:
         base_config,
         device=replace(base_config.device, id="demo", name="nightcramp demo"),
         storage=replace(base_config.storage, state_dir=str(state_dir)),
-        # A longer drain interval at 500x real time keeps the demo within a minute on a Pi;
-        # the MPU-6050's 1024-byte FIFO holds 3.4 s at 50 Hz, so nothing is lost.
-        accelerometer=replace(base_config.accelerometer, drain_interval_s=max(0.5, base_config.accelerometer.drain_interval_s)),
     )
     broker = None
     watcher = None
@@ -132,23 +130,20 @@ def cmd_demo(args) -> int:
             print("nightcramp demo: mosquitto is not installed (sudo apt-get install mosquitto); "
                   "showing events without a broker", flush=True)
     try:
-        if config.mqtt.host and broker is not None:
+        if broker is not None:
             from service.mqtt import Watcher
 
             printer = _Printer(config.base_topic)
             watcher = Watcher(config.mqtt.host, config.mqtt.port,
                               [config.base_topic + "/#", config.mqtt.discovery_prefix + "/#"], printer)
             watcher.wait_subscribed(5.0)
-        window = cfg.Config().night if not args.config else config.night
-        from service.nightwindow import NightWindow
-
-        nw = NightWindow.from_config(window)
-        lo, hi = nw.bounds(nw.night_of(nw.next_start(datetime.now(nw.tz))))
+        nw = NightWindow.from_config(config.night)
+        lo, hi = nw.bounds(nw.night_of(last_night_start(nw, datetime.now(nw.tz))))  # the night simworld plays
         night_s = (hi - lo).total_seconds()
         speed = night_s / args.seconds
         print(f"nightcramp demo: simulating the night {lo:%H:%M}-{hi:%H:%M} ({night_s / 3600:.1f} h) at "
               f"{speed:.0f}x real time with {args.cramps} cramp(s), seed {args.seed}", flush=True)
-        print(f"  time   topic      message (as a subscriber such as Home Assistant receives it)", flush=True)
+        print("  time   topic      message (as a subscriber such as Home Assistant receives it)", flush=True)
         service = Service(config, RunOptions(simulate=True, seed=args.seed, cramps=args.cramps, speed=speed),
                           on_event=None if printer else _print_event)
         try:
@@ -159,8 +154,6 @@ def cmd_demo(args) -> int:
         finally:
             service.stop()
         if watcher is not None:
-            import time
-
             time.sleep(0.5)  # let the last messages arrive
             watcher.stop()
         if printer is not None:
@@ -168,7 +161,7 @@ def cmd_demo(args) -> int:
                   f"{printer.quiet_counts.get('cramp updates', 0)} cramp updates (every 15 s during a cramp), "
                   f"{printer.quiet_counts.get('state', 0)} state and "
                   f"{printer.quiet_counts.get('temperature', 0)} temperature updates not shown)", flush=True)
-        _print_morning(config, state_dir, service)
+        _print_morning(state_dir, service)
     finally:
         if broker is not None:
             broker.stop()
@@ -176,7 +169,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _print_morning(config, state_dir: Path, service) -> None:
+def _print_morning(state_dir: Path, service) -> None:
     logs = sorted((state_dir / "logs").glob("*.md")) if (state_dir / "logs").exists() else []
     core = service.core
     truth = service.world.episodes() if service.world else {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from firmware.clock import SystemClock
 from firmware.emulated.rig import ChipSpec, build_rig
