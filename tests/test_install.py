@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -102,10 +103,21 @@ def test_refuses_unsafe_prefix(tmp_path, prefix, message, host_untouched):
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv to drop to nobody")
-def test_without_root_it_says_how_to_run_it(tmp_path):
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", str(INSTALL)],
-                          capture_output=True, text=True, timeout=60, cwd="/", stdin=subprocess.DEVNULL,
-                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+def test_without_root_it_says_how_to_run_it():
+    # The checkout (and pytest's tmp_path) may sit in a 0700 directory nobody cannot enter:
+    # run copies of the scripts from a directory of their own that everyone can read.
+    scripts = Path(tempfile.mkdtemp(prefix="nightcramp-install-test-", dir="/tmp"))
+    try:
+        scripts.chmod(0o755)
+        for name in ("install", "install-common.sh"):
+            shutil.copy(INSTALL.parent / name, scripts / name)
+            (scripts / name).chmod(0o755)
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh",
+                               str(scripts / "install")],
+                              capture_output=True, text=True, timeout=60, cwd="/", stdin=subprocess.DEVNULL,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    finally:
+        shutil.rmtree(scripts)
     assert proc.returncode == 1
     assert "run as root: sudo make install" in proc.stderr
 
