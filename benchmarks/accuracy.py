@@ -6,15 +6,15 @@ keeps the recordings; ``--plots DIR`` draws example episodes and the hardest
 rejected look-alikes; ``--json FILE`` writes the figures.
 
 Seeds (never mixed): tuning nights use seeds 1000-1999, the held-out corpus
-5000-5999; the unit tests use seeds below 100.  Thresholds in service/detect.py
+5000-5999; the unit tests use seeds below 100.  Thresholds in service/pipeline/detect.py
 were only ever adjusted while looking at the tuning corpus and the unit tests.
 
 Corpus: every sleeper type (calm, normal, restless, plm, walker) x every
 sensor model x rates 20/25/50/100/200 Hz, from two independent generators --
-``benchmarks.nights`` (built on tests/synth.py) and, when present, the
-project's night simulator ``service.simulate`` -- plus one 8-hour 50 Hz night
+``benchmarks.nights`` (built on support/synth.py) and, when present, the
+project's night simulator ``service.sim.simulate`` -- plus one 8-hour 50 Hz night
 for the replay-speed figure.  Every recording is written to disk and replayed
-through ``service.replay.replay_recording``, the code ``nightcramp replay``
+through ``service.recording.replay.replay_recording``, the code ``nightcramp replay``
 runs, and scored by the rule of signals.md: an alert between an episode's
 onset - 2 s and its end + 5 s detects it (the first; later ones are repeats);
 every other alert is a false alarm; latency = alert t - onset.  The baseline
@@ -39,8 +39,8 @@ import numpy as np
 from benchmarks import nights
 from benchmarks.baseline import baseline_alerts
 from service.config import Config
-from service.recording import labels_path, read_labels, read_recording
-from service.replay import replay_recording
+from service.recording.format import labels_path, read_labels, read_recording
+from service.recording.replay import replay_recording
 
 log = logging.getLogger("benchmarks.accuracy")
 
@@ -77,9 +77,9 @@ class Night:
 def _write_sim_night(path: Path, seed, hours, sleeper, sensor, rate_hz, cramps, range_g=None) -> bool:
     """Write one night with the project's simulator; False when it is not available."""
     try:
-        from service.simulate import write_simulated_night
+        from service.sim.simulate import write_simulated_night
     except ImportError:
-        log.warning("service.simulate is not available: scoring the independent generator only")
+        log.warning("service.sim.simulate is not available: scoring the independent generator only")
         return False
     write_simulated_night(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate_hz, sensor=sensor,
                           sleeper=sleeper, range_g=range_g)

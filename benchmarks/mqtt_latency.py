@@ -29,11 +29,11 @@ from pathlib import Path
 
 from service import config as cfg
 from service import events as ev
-from service.messages import Message
-from service.mqtt import MQTTBridge
-from service.outbox import Outbox
-from tests.brokers import Mosquitto, find_mosquitto
-from tests.mqtt_helpers import Subscriber, stamped, wait_until
+from service.mqtt.messages import Message
+from service.mqtt.client import MQTTBridge
+from service.mqtt.outbox import Outbox
+from support.brokers import Mosquitto, find_mosquitto
+from support.mqtt_helpers import Subscriber, stamped, wait_until
 
 
 def _pct(values: list[float], q: float) -> float:

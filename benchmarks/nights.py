@@ -1,7 +1,7 @@
-"""Whole nights from the test suite's independent signal generator (tests/synth.py).
+"""Whole nights from the test suite's independent signal generator (support/synth.py).
 
 The accuracy benchmark scores the detector on two generators: the project's
-night simulator (service.simulate) and this one, written separately from the
+night simulator (service.sim.simulate) and this one, written separately from the
 physics in signals.md, so a detector that only learnt one generator's habits
 shows it.  A night is a chain of scenes (quiet, a look-alike or a cramp, quiet)
 with the posture carried over, sampled with one fixed sensor mounting.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.recording import RecordingWriter, labels_path, write_labels
-from tests.synth import Scene, random_rotation
+from service.recording.format import RecordingWriter, labels_path, write_labels
+from support.synth import Scene, random_rotation
 
 SLEEPERS = ("calm", "normal", "restless", "plm", "walker")
 

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from service.recording import labels_path, read_labels, read_recording  # noqa: E402
+from service.recording.format import labels_path, read_labels, read_recording  # noqa: E402
 
 
 def _features(t: np.ndarray, a: np.ndarray, lo: float, hi: float):

@@ -27,8 +27,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from service.recording import iter_recording, read_recording
-from service.simulate import night_source, write_simulated_night
+from service.recording.format import iter_recording, read_recording
+from service.sim.simulate import night_source, write_simulated_night
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.soak             # 7 nights + one SIGKILLed night (several minutes)
     .venv/bin/python -m benchmarks.soak --quick     # 4 nights of 1.5 h + the SIGKILL night, to try it
 
-What runs: the real service (``service.daemon.Service`` with ``--simulate``
+What runs: the real service (``service.app.daemon.Service`` with ``--simulate``
 hardware: emulated chips behind the real drivers, stepped in simulated time as
 fast as the CPU allows) in a child process, publishing to a real mosquitto; a
 persistent-session subscriber in this process collects ``<base>/event``.
@@ -129,7 +129,7 @@ def _faults(service, night: dict, done: threading.Event) -> None:
 def child(plan_file: str) -> int:
     from service import config as cfg
     from service import logsetup
-    from service.daemon import RunOptions, Service
+    from service.app.daemon import RunOptions, Service
 
     logsetup.setup(0, quiet=True)
     plan = json.loads(Path(plan_file).read_text())
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child(args.child)
 
-    from tests.brokers import Mosquitto, find_mosquitto
+    from support.brokers import Mosquitto, find_mosquitto
 
     if find_mosquitto() is None:
         print("mosquitto is not installed: sudo apt-get install mosquitto", file=sys.stderr)

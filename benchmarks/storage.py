@@ -24,12 +24,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from firmware.clock import ManualClock
-from service import store as store_mod
+from service.night import store as store_mod
 from service.events import Event, StampedEvent, new_id
-from service.movement import MovementSummarizer
-from service.nightwindow import NightWindow
-from service.store import NightStore
-from service.timebase import TimeBase
+from service.pipeline.movement import MovementSummarizer
+from service.pipeline.nightwindow import NightWindow
+from service.night.store import NightStore
+from service.pipeline.timebase import TimeBase
 
 TZ = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 11, 24, 22, 0, tzinfo=TZ)

@@ -24,15 +24,15 @@ EXIT_USAGE = 2
 
 # subcommand -> "module:function"; each function takes the parsed args and returns an exit code.
 COMMANDS = {
-    "run": "service.daemon:cmd_run",
-    "demo": "service.demo:cmd_demo",
-    "simulate": "service.simulate:cmd_simulate",
-    "replay": "service.replay:cmd_replay",
-    "record": "service.record:cmd_record",
-    "log": "service.morning:cmd_log",
-    "history": "service.morning:cmd_history",
-    "doctor": "service.doctor:cmd_doctor",
-    "test-alert": "service.testalert:cmd_test_alert",
+    "run": "service.app.daemon:cmd_run",
+    "demo": "service.sim.demo:cmd_demo",
+    "simulate": "service.sim.simulate:cmd_simulate",
+    "replay": "service.recording.replay:cmd_replay",
+    "record": "service.recording.capture:cmd_record",
+    "log": "service.night.morning:cmd_log",
+    "history": "service.night.morning:cmd_history",
+    "doctor": "service.app.doctor:cmd_doctor",
+    "test-alert": "service.app.testalert:cmd_test_alert",
     "config": "service.cli:cmd_config",
 }
 

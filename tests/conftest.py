@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.brokers import Mosquitto, find_mosquitto, make_secure_broker
+from support.brokers import Mosquitto, find_mosquitto, make_secure_broker
 
 
 

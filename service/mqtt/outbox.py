@@ -1,0 +1,297 @@
+"""The persistent outbox: every event is on disk before it is published.
+
+A message is committed to SQLite (``outbox.sqlite3`` in the state directory)
+before the MQTT client sees it, and deleted only when the broker has
+acknowledged it (PUBACK).  A broker down for hours, a crash or a power cut
+therefore loses nothing: after a restart the pending rows are published again,
+in order, with their original payloads (ids and timestamps included), and
+subscribers drop the rare duplicate by ``event_id``.
+
+Durability: WAL journal with ``synchronous=FULL``.  In WAL mode ``NORMAL`` is
+safe against a crash of the process but may lose the last commits on power
+loss, and a Pi on a bedside plug loses power without warning.  Events are a
+handful per night, so one extra fsync per event (a few ms on an SD card) is
+cheap; acknowledgements are batched into one transaction per burst.
+
+The outbox is bounded (``mqtt.outbox_max_events`` events; an event is one or
+two messages, all dropped together).  When full, the oldest event of the
+lowest priority goes first (cramp updates before prompts before
+starts/ends); each drop is logged, counted in the ``meta`` table, kept in the
+``dropped`` table (the last 1,000) and handed to the ``on_drop`` listeners, so
+the bridge can say it on ``<base>/dropped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from firmware.errors import StoreError
+from service.mqtt.messages import PRIORITY_NORMAL, Message
+
+log = logging.getLogger(__name__)
+
+FILENAME = "outbox.sqlite3"
+DROPPED_KEPT = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic    TEXT    NOT NULL,
+    payload  BLOB    NOT NULL,
+    qos      INTEGER NOT NULL,
+    retain   INTEGER NOT NULL,
+    event_id TEXT,
+    priority INTEGER NOT NULL,
+    created  TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_event ON outbox(event_id);
+CREATE INDEX IF NOT EXISTS outbox_drop ON outbox(priority, seq);
+CREATE TABLE IF NOT EXISTS dropped (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq      INTEGER NOT NULL,
+    topic    TEXT NOT NULL,
+    event_id TEXT,
+    priority INTEGER NOT NULL,
+    created  TEXT NOT NULL,
+    dropped  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One pending message with its sequence number (the publish order)."""
+
+    seq: int
+    message: Message
+    event_id: str | None
+    priority: int
+    created: str
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A message the full outbox gave up on."""
+
+    seq: int
+    topic: str
+    event_id: str | None
+    priority: int
+    created: str
+
+    def as_dict(self) -> dict:
+        return {"seq": self.seq, "topic": self.topic, "event_id": self.event_id, "priority": self.priority,
+                "created": self.created}
+
+
+class Outbox:
+    """A bounded, ordered, crash-safe queue of MQTT messages in SQLite.
+
+    ``path`` is the state directory (the file is ``outbox.sqlite3`` in it) or a
+    file name ending in ``.sqlite3``/``.sqlite``/``.db``.  Thread-safe: the
+    daemon puts from its thread while the MQTT pump reads and acknowledges from
+    its own (one connection behind a lock).
+    """
+
+    def __init__(self, path: str | Path, max_events: int = 10000):
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        self.path = Path(path)
+        if self.path.suffix not in (".sqlite3", ".sqlite", ".db"):  # a state directory (created if missing)
+            self.path = self.path / FILENAME
+        self.max_events = max_events
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Dropped, int], None]] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the outbox directory {self.path.parent}: {exc.strerror}") from None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not self.path.exists() or isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"cannot open the outbox {self.path}: {exc}") from None
+            # A damaged file (a torn write on a dying SD card) must not keep the alarm from starting:
+            # keep it for inspection and start empty.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+            log.error("outbox %s is damaged (%s): moved to %s, starting an empty outbox", self.path, exc, aside)
+            for suffix in ("", "-wal", "-shm"):
+                side = Path(f"{self.path}{suffix}")
+                if side.exists():
+                    side.rename(Path(f"{aside}{suffix}"))
+            try:
+                self._db = self._open()
+            except sqlite3.Error as exc2:
+                raise StoreError(f"cannot open the outbox {self.path}: {exc2}") from None
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    # ------------------------------------------------------------ writing
+
+    def add_drop_listener(self, listener: Callable[[Dropped, int], None]) -> None:
+        """Call ``listener(dropped, dropped_total)`` after each drop (outside the lock)."""
+        self._listeners.append(listener)
+
+    def put(self, message: Message, event_id: str | None = None, priority: int = PRIORITY_NORMAL,
+            created: str | None = None) -> int:
+        """Commit one message; return its sequence number."""
+        return self.put_many([message], event_id, priority, created)[0]
+
+    def put_many(self, messages: Iterable[Message], event_id: str | None = None, priority: int = PRIORITY_NORMAL,
+                 created: str | None = None) -> list[int]:
+        """Commit several messages of one event in one transaction (one fsync); return their seqs in order."""
+        created = created or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        rows = [(m.topic, m.payload_bytes(), int(m.qos), int(bool(m.retain)), event_id, int(priority), created)
+                for m in messages]
+        drops: list[Dropped] = []
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    seqs = [self._db.execute(
+                        "INSERT INTO outbox(topic, payload, qos, retain, event_id, priority, created) "
+                        "VALUES (?,?,?,?,?,?,?)", row).lastrowid for row in rows]
+                    drops = self._enforce_bound(protect=set(seqs))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
+            total = self._dropped_total() if drops else 0
+        for d in drops:
+            log.warning("outbox full (%d events): dropped undelivered %s (event %s, queued %s)",
+                        self.max_events, d.topic, d.event_id, d.created)
+            for listener in self._listeners:
+                try:
+                    listener(d, total)
+                except Exception:
+                    log.exception("outbox drop listener failed")
+        return seqs
+
+    def _enforce_bound(self, protect: set[int]) -> list[Dropped]:
+        """Drop whole events (all their messages), lowest priority and oldest first, down to the bound."""
+        (rows,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        if rows <= self.max_events:  # rows >= events, so nothing to count
+            return []
+        (events,) = self._db.execute(
+            "SELECT COUNT(DISTINCT COALESCE(event_id, 'seq:' || seq)) FROM outbox").fetchone()
+        placeholders = ",".join("?" * len(protect)) or "NULL"
+        drops: list[Dropped] = []
+        while events > self.max_events:
+            victim = self._db.execute(
+                f"SELECT seq, event_id FROM outbox WHERE seq NOT IN ({placeholders}) ORDER BY priority, seq LIMIT 1",
+                tuple(protect)).fetchone()
+            if victim is None:
+                break
+            seq, event_id = victim
+            where, args = ("event_id = ?", (event_id,)) if event_id is not None else ("seq = ?", (seq,))
+            drops += [Dropped(*r) for r in self._db.execute(
+                f"SELECT seq, topic, event_id, priority, created FROM outbox WHERE {where} ORDER BY seq", args)]
+            self._db.execute(f"DELETE FROM outbox WHERE {where}", args)
+            events -= 1
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        self._db.executemany("INSERT INTO dropped(seq, topic, event_id, priority, created, dropped) "
+                             "VALUES (?,?,?,?,?,?)",
+                             [(d.seq, d.topic, d.event_id, d.priority, d.created, now) for d in drops])
+        self._db.execute("DELETE FROM dropped WHERE id NOT IN (SELECT id FROM dropped ORDER BY id DESC LIMIT ?)",
+                         (DROPPED_KEPT,))
+        self._db.execute("INSERT INTO meta(key, value) VALUES ('dropped_total', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (len(drops),))
+        return drops
+
+    def ack(self, seq: int) -> list[str]:
+        """The broker acknowledged ``seq``: delete it.  Returns event ids now fully delivered."""
+        return self.ack_many([seq])
+
+    def ack_many(self, seqs: Iterable[int]) -> list[str]:
+        """Delete acknowledged rows in one transaction; return the event ids with no row left, in publish order.
+
+        Acknowledging a seq that is gone (dropped meanwhile, or acked twice) is harmless.
+        """
+        seqs = list(seqs)
+        if not seqs:
+            return []
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    placeholders = ",".join("?" * len(seqs))
+                    ids = [r[0] for r in self._db.execute(
+                        f"SELECT event_id FROM outbox WHERE seq IN ({placeholders}) AND event_id IS NOT NULL "
+                        "GROUP BY event_id ORDER BY MIN(seq)", seqs)]
+                    self._db.execute(f"DELETE FROM outbox WHERE seq IN ({placeholders})", seqs)
+                    done = [eid for eid in ids if self._db.execute(
+                        "SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (eid,)).fetchone() is None]
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
+        return done
+
+    # ------------------------------------------------------------ reading
+
+    def pending(self, limit: int = 100, after_seq: int = 0) -> list[OutboxRow]:
+        """Undelivered messages in publish order, those with seq > ``after_seq`` first ``limit``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, payload, qos, retain, event_id, priority, created FROM outbox "
+                "WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+        return [OutboxRow(seq, Message(topic, bytes(payload), qos, bool(retain)), event_id, priority, created)
+                for seq, topic, payload, qos, retain, event_id, priority, created in rows]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    def has_event(self, event_id: str) -> bool:
+        """True while some message of this event waits for the broker."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (event_id,)).fetchone() is not None
+
+    @property
+    def dropped_total(self) -> int:
+        """Messages ever dropped because the outbox was full (survives restarts)."""
+        with self._lock:
+            return self._dropped_total()
+
+    def _dropped_total(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
+        return row[0] if row else 0
+
+    def dropped(self, limit: int = 100) -> list[Dropped]:
+        """The most recent drops, the last dropped first."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, topic, event_id, priority, created FROM dropped "
+                                    "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Dropped(*r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Outbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,168 @@
+"""scripts/install and scripts/uninstall, run for real but never against the host.
+
+Two safe modes make this possible (documented in scripts/install-common.sh):
+``NIGHTCRAMP_INSTALL_DRYRUN=1`` changes nothing and prints the plan;
+``DESTDIR=dir`` stages every file under ``dir`` and only prints the host-wide
+steps (user, packages, systemctl).  Every test sets DESTDIR to a temporary
+directory, so even a broken dry run could not reach /opt or /etc.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from support import ROOT
+
+INSTALL = ROOT / "scripts" / "install"
+UNINSTALL = ROOT / "scripts" / "uninstall"
+HOST_PATHS = [Path("/opt/nightcramp"), Path("/etc/nightcramp"), Path("/etc/systemd/system/nightcramp.service"),
+              Path("/usr/local/bin/nightcramp")]
+
+
+def run(script: Path, destdir: Path, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if k not in ("PREFIX", "CONFDIR", "PURGE", "NIGHTCRAMP_INSTALL_DRYRUN")}
+    full.update(env, DESTDIR=str(destdir))
+    return subprocess.run(["sh", str(script)], env=full, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+
+
+def plan(proc: subprocess.CompletedProcess) -> list[str]:
+    return [line[2:] for line in proc.stdout.splitlines() if line.startswith("+ ")]
+
+
+@pytest.fixture
+def host_untouched():
+    before = {p: p.exists() for p in HOST_PATHS}
+    yield
+    assert {p: p.exists() for p in HOST_PATHS} == before, "the install test changed the host"
+
+
+def test_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path, host_untouched):
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1")
+    assert proc.returncode == 0, proc.stderr
+    steps = plan(proc)
+    text = "\n".join(steps)
+    venv = f"{tmp_path}/opt/nightcramp/venv"
+    if subprocess.run(["getent", "passwd", "nightcramp"], capture_output=True).returncode != 0:
+        assert any(s.startswith("adduser --system --group") and s.endswith(" nightcramp") for s in steps)
+    assert f"-m venv --system-site-packages {venv}" in text
+    assert f"{venv}/bin/python -m pip install" in text and str(ROOT) in text
+    assert f"config example > {tmp_path}/etc/nightcramp/config.toml.new" in text
+    assert f"chmod 0640 {tmp_path}/etc/nightcramp/config.toml.new" in text
+    assert f"chown root:nightcramp {tmp_path}/etc/nightcramp/config.toml.new" in text
+    assert f"{tmp_path}/etc/systemd/system/nightcramp.service" in text
+    # the service is enabled and (re)started last
+    assert steps[-3:] == ["systemctl daemon-reload", "systemctl enable nightcramp.service",
+                          "systemctl restart nightcramp.service"]
+    assert list(tmp_path.iterdir()) == []
+    assert "nothing was changed" in proc.stderr
+
+
+def test_dry_run_never_overwrites_an_existing_config(tmp_path, host_untouched):
+    conf = tmp_path / "etc" / "nightcramp" / "config.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[device]\nid = "bedroom"\n')
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1")
+    assert proc.returncode == 0, proc.stderr
+    assert "keeping the existing /etc/nightcramp/config.toml" in proc.stderr
+    assert not any("config example" in s or "config.toml" in s.split()[-1] for s in plan(proc))
+    assert conf.read_text() == '[device]\nid = "bedroom"\n'
+
+
+def test_uninstall_dry_run_keeps_config_unless_purge(tmp_path, host_untouched):
+    for d in ("etc/nightcramp", "opt/nightcramp/venv/bin", "etc/systemd/system"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "etc/nightcramp/config.toml").write_text("")
+    (tmp_path / "etc/systemd/system/nightcramp.service").write_text("")
+    keep = plan(run(UNINSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1"))
+    assert "systemctl disable --now nightcramp.service" in keep
+    assert f"rm -f {tmp_path}/etc/systemd/system/nightcramp.service" in keep
+    assert f"rm -rf {tmp_path}/opt/nightcramp/venv" in keep
+    assert not any("/etc/nightcramp" in s for s in keep)
+    purge = plan(run(UNINSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", PURGE="1"))
+    assert f"rm -rf {tmp_path}/etc/nightcramp" in purge
+    assert (tmp_path / "etc/nightcramp/config.toml").exists()
+
+
+@pytest.mark.parametrize("prefix, message", [
+    ("/", "not a safe place"),
+    ("opt/nightcramp", "absolute path"),
+    ("/home/pi/nightcramp", "ProtectHome"),
+])
+def test_refuses_unsafe_prefix(tmp_path, prefix, message, host_untouched):
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", PREFIX=prefix)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert plan(proc) == []
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv to drop to nobody")
+def test_without_root_it_says_how_to_run_it():
+    # The checkout (and pytest's tmp_path) may sit in a 0700 directory nobody cannot enter:
+    # run copies of the scripts from a directory of their own that everyone can read.
+    scripts = Path(tempfile.mkdtemp(prefix="nightcramp-install-test-", dir="/tmp"))
+    try:
+        scripts.chmod(0o755)
+        for name in ("install", "install-common.sh"):
+            shutil.copy(INSTALL.parent / name, scripts / name)
+            (scripts / name).chmod(0o755)
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh",
+                               str(scripts / "install")],
+                              capture_output=True, text=True, timeout=60, cwd="/", stdin=subprocess.DEVNULL,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    finally:
+        shutil.rmtree(scripts)
+    assert proc.returncode == 1
+    assert "run as root: sudo make install" in proc.stderr
+
+
+@pytest.mark.slow
+def test_staged_install_update_and_uninstall(tmp_path, host_untouched):
+    """A full install into DESTDIR (real venv, real pip), then an update, then uninstall and purge."""
+    env = {"PREFIX": "/srv/nightcramp", "CONFDIR": "/etc/nc"}
+    proc = run(INSTALL, tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    venv_bin = tmp_path / "srv/nightcramp/venv/bin"
+    version = subprocess.run([str(venv_bin / "nightcramp"), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("nightcramp ")
+
+    conf = tmp_path / "etc/nc/config.toml"
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640  # it may hold the broker password
+    assert stat.S_IMODE(conf.parent.stat().st_mode) == 0o750
+    example = subprocess.run([str(venv_bin / "nightcramp"), "config", "example"], capture_output=True, text=True)
+    assert conf.read_text() == example.stdout
+    check = subprocess.run([str(venv_bin / "nightcramp"), "config", "check", str(conf)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+    unit = (tmp_path / "etc/systemd/system/nightcramp.service").read_text()
+    assert "ExecStart=/srv/nightcramp/venv/bin/nightcramp run --config /etc/nc/config.toml\n" in unit
+    assert "/opt/nightcramp" not in unit
+    assert os.readlink(tmp_path / "usr/local/bin/nightcramp") == "/srv/nightcramp/venv/bin/nightcramp"
+    assert f"chown root:nightcramp {conf}.new" in plan(proc)  # ownership is a host step when staging
+
+    # Again, as an update does: the user's edits survive.
+    conf.write_text('[device]\nid = "bedroom"\n')
+    again = run(INSTALL, tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert conf.read_text() == '[device]\nid = "bedroom"\n'
+    assert "keeping the existing /etc/nc/config.toml" in again.stderr
+    assert "systemctl restart nightcramp.service" in plan(again)
+
+    gone = run(UNINSTALL, tmp_path, **env)
+    assert gone.returncode == 0, gone.stderr
+    assert not (tmp_path / "srv/nightcramp").exists()
+    assert not (tmp_path / "etc/systemd/system/nightcramp.service").exists()
+    assert not (tmp_path / "usr/local/bin/nightcramp").is_symlink()
+    assert conf.exists()
+    assert "systemctl disable --now nightcramp.service" in plan(gone)
+    assert run(UNINSTALL, tmp_path, **env).returncode == 0  # idempotent
+
+    purged = run(UNINSTALL, tmp_path, PURGE="1", **env)
+    assert purged.returncode == 0, purged.stderr
+    assert not conf.parent.exists()
