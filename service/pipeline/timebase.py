@@ -18,7 +18,6 @@ silently.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable
@@ -41,7 +40,10 @@ class ClockJump:
 
 
 class TimeBase:
-    """Maps monotonic times (seconds, :meth:`Clock.monotonic`) to aware wall times in ``tz``."""
+    """Maps monotonic times (seconds, :meth:`Clock.monotonic`) to aware wall times in ``tz``.
+
+    Not thread-safe, and needs not be: in the service only the core thread stamps times.
+    """
 
     def __init__(self, clock: Clock, tz: tzinfo, jump_threshold_s: float = DEFAULT_JUMP_THRESHOLD_S):
         if jump_threshold_s <= 0:
@@ -51,13 +53,12 @@ class TimeBase:
         self.jump_threshold_s = float(jump_threshold_s)
         self.jumps: list[ClockJump] = []
         self._listeners: list[Callable[[ClockJump], None]] = []
-        self._lock = threading.Lock()
         self._anchor_mono, self._anchor_wall = self._read()
 
     def _read(self) -> tuple[float, datetime]:
         """A (monotonic, wall) pair read as close together as the scheduler allows.
 
-        A thread preempted between the two reads would otherwise look like a
+        A process preempted between the two reads would otherwise look like a
         clock jump (a simulated clock at 600x turns 10 ms into 6 s): bracket the
         wall read with two monotonic reads and keep the tightest of a few tries.
         """
@@ -79,14 +80,13 @@ class TimeBase:
     def check(self) -> ClockJump | None:
         """Compare the wall clock with the anchor now; re-anchor, and report a jump if there was one."""
         mono, wall = self._read()
-        with self._lock:
-            predicted = self._anchor_wall + timedelta(seconds=mono - self._anchor_mono)
-            delta = (wall - predicted).total_seconds()
-            self._anchor_mono, self._anchor_wall = mono, wall
-            if abs(delta) <= self.jump_threshold_s:
-                return None
-            jump = ClockJump(mono, delta, predicted, wall)
-            self.jumps.append(jump)
+        predicted = self._anchor_wall + timedelta(seconds=mono - self._anchor_mono)
+        delta = (wall - predicted).total_seconds()
+        self._anchor_mono, self._anchor_wall = mono, wall
+        if abs(delta) <= self.jump_threshold_s:
+            return None
+        jump = ClockJump(mono, delta, predicted, wall)
+        self.jumps.append(jump)
         log.warning(
             "wall clock jumped %s by %.1f s (%s -> %s); durations are unaffected, labels follow the new time",
             "forward" if delta > 0 else "backward", abs(delta),
@@ -102,8 +102,7 @@ class TimeBase:
     def wall_at(self, t_mono: float) -> datetime:
         """The wall time (aware, in ``tz``) of monotonic time ``t_mono``, after checking for a jump."""
         self.check()
-        with self._lock:
-            wall = self._anchor_wall + timedelta(seconds=t_mono - self._anchor_mono)
+        wall = self._anchor_wall + timedelta(seconds=t_mono - self._anchor_mono)
         return wall.astimezone(self.tz)
 
     def iso(self, t_mono: float) -> str:
