@@ -124,6 +124,10 @@ def run(n_events: int, state_dir: Path, work: Path) -> str:
         f"{'in order' if in_order else 'OUT OF ORDER'} at {rate:.0f} events/s "
         "(from reconnect to the last arrival)",
         f"- median alert latency target < 50 ms: {'met' if statistics.median(latency) < 50 else 'MISSED'}",
+        "",
+        f"summary: alert latency median {statistics.median(latency):.1f} ms p99 {_pct(latency, 0.99):.1f} ms "
+        f"({n_events} alerts, {lost} lost); outbox commit median {statistics.median(commit):.1f} ms; "
+        f"outage backlog {drained}/{len(backlog)} {'in order' if in_order else 'OUT OF ORDER'} at {rate:.0f} events/s",
     ]
     return "\n".join(lines)
 
