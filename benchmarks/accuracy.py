@@ -15,7 +15,7 @@ sensor model x rates 20/25/50/100/200 Hz, from two independent generators --
 project's night simulator ``service.sim.simulate`` -- plus one 8-hour 50 Hz night
 for the replay-speed figure.  Every recording is written to disk and replayed
 through ``service.recording.replay.replay_recording``, the code ``nightcramp replay``
-runs, and scored by the rule of signals.md: an alert between an episode's
+runs, and scored by the rule of docs/signals.md: an alert between an episode's
 onset - 2 s and its end + 5 s detects it (the first; later ones are repeats);
 every other alert is a false alarm; latency = alert t - onset.  The baseline
 (benchmarks/baseline.py) is scored on the same files in the same run.
@@ -150,7 +150,7 @@ def run_night(night: Night, config: Config) -> None:
 
 
 def score(alerts, episodes):
-    """signals.md rule: (latencies of detected episodes or None, false alarms, repeats)."""
+    """The scoring rule of docs/signals.md: (latencies of detected episodes or None, false alarms, repeats)."""
     latency: list[float | None] = [None] * len(episodes)
     false_alarms = repeats = 0
     for t, _onset in sorted(alerts):

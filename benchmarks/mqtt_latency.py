@@ -12,7 +12,7 @@ What is timed, on loopback with a real mosquitto:
 * drain rate after an outage: events queued while the broker was down, then
   delivered after it comes back (events per second, from reconnect).
 
-The target (issue 5) is a median alert latency under 50 ms on loopback.
+The target is a median alert latency under 50 ms on loopback.
 Numbers go to docs/mqtt.md by hand; the run prints them as a Markdown table.
 """
 
