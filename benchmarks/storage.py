@@ -134,7 +134,7 @@ def main() -> None:
               f"{r['write_bytes'] / 1e6:.2f} MB | {r['commits']} | {r['commits'] / HOURS:.0f} | {r['events']} | "
               f"{r['db_bytes'] / 1e3:.0f} kB | {r['cpu_s']:.1f} |")
     print("summary: " + "; ".join(
-        f"{len(r['legs'])} leg{'s' if len(r['legs']) > 1 else ''} flush {r['flush_s']:g} s page {r['page']}: "
+        f"{r['legs']} leg{'s' if r['legs'] > 1 else ''} flush {r['flush_s']:g} s page {r['page']}: "
         f"{r['wchar'] / 1e6:.2f} MB written, {r['commits']} commits" for r in rows[:2]) + " a night")
 
 
