@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup bench install uninstall clean
+.PHONY: demo test setup bench bench-quick install uninstall clean
 
 setup:
 	@./scripts/bootstrap
@@ -13,8 +13,13 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Every benchmark, one summary line each; full runs write their figures into docs/ (see README.md).
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# The same at small size, to see that they all work (writes nothing into docs/).
+bench-quick: setup
+	$(BIN)/python -m benchmarks --quick
 
 # Install as a system service (run as root); see docs/install.md.
 # PREFIX, CONFDIR, DESTDIR, NIGHTCRAMP_INSTALL_DRYRUN=1 and PURGE=1 are passed through.

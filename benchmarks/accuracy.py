@@ -15,7 +15,7 @@ sensor model x rates 20/25/50/100/200 Hz, from two independent generators --
 project's night simulator ``service.sim.simulate`` -- plus one 8-hour 50 Hz night
 for the replay-speed figure.  Every recording is written to disk and replayed
 through ``service.recording.replay.replay_recording``, the code ``nightcramp replay``
-runs, and scored by the rule of signals.md: an alert between an episode's
+runs, and scored by the rule of docs/signals.md: an alert between an episode's
 onset - 2 s and its end + 5 s detects it (the first; later ones are repeats);
 every other alert is a false alarm; latency = alert t - onset.  The baseline
 (benchmarks/baseline.py) is scored on the same files in the same run.
@@ -150,7 +150,7 @@ def run_night(night: Night, config: Config) -> None:
 
 
 def score(alerts, episodes):
-    """signals.md rule: (latencies of detected episodes or None, false alarms, repeats)."""
+    """The scoring rule of docs/signals.md: (latencies of detected episodes or None, false alarms, repeats)."""
     latency: list[float | None] = [None] * len(episodes)
     false_alarms = repeats = 0
     for t, _onset in sorted(alerts):
@@ -257,6 +257,15 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def summary(results: dict) -> str:
+    """The one line ``python -m benchmarks`` shows: the detector's headline figures on the whole corpus."""
+    d, s = results["detector"]["all"], results["speed"]
+    return (f"summary: {results['corpus']} corpus {results['hours']:.0f} h: sensitivity {d['sensitivity']:.3f}, "
+            f"{d['false_alarms_per_8h']:.2f} false alarms per 8 h, {d['repeats']} repeats, "
+            f"latency median {d['latency_median_s']:.1f} s p90 {d['latency_p90_s']:.1f} s, "
+            f"replay {s['x_real_time']:.0f}x real time")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", choices=sorted(SEEDS), default="heldout")
@@ -297,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 for g in gens:
                     results[which][g] = summarise([n for n in corpus if n.generator == g], which)
         print(report(results))
+        print(summary(results))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
         if args.plots:

@@ -2,7 +2,7 @@
 
 The accuracy benchmark scores the detector on two generators: the project's
 night simulator (service.sim.simulate) and this one, written separately from the
-physics in signals.md, so a detector that only learnt one generator's habits
+physics in docs/signals.md, so a detector that only learnt one generator's habits
 shows it.  A night is a chain of scenes (quiet, a look-alike or a cramp, quiet)
 with the posture carried over, sampled with one fixed sensor mounting.
 """
@@ -18,7 +18,7 @@ from support.synth import Scene, random_rotation
 
 SLEEPERS = ("calm", "normal", "restless", "plm", "walker")
 
-# Look-alikes per hour by sleeper type (signals.md: several rollovers an hour in restless sleepers).
+# Look-alikes per hour by sleeper type (docs/signals.md: several rollovers an hour in restless sleepers).
 RATES_PER_H = {
     "calm": {"rollover": 1.5, "twitch": 3, "bump": 0.5},
     "normal": {"rollover": 3, "twitch": 6, "bump": 1, "fidget": 0.5},

@@ -405,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "soak.json").write_text(json.dumps(result, indent=2))
     print(_markdown(result))
+    print(f"\nsummary: {result['nights']} nights: episodes detected {result['episodes_detected']}/"
+          f"{result['episodes_simulated']}, {result['false_alarms']} false alarms, cramp events delivered "
+          f"{result['cramp_events_delivered']}/{result['cramp_events_emitted']}, {result['crashes']} crashes, "
+          f"peak RSS {result['peak_rss_mb']} MB, growth {result.get('rss_growth_mb')} MB, "
+          f"CPU {result['cpu_s_per_night_hour_without_simulator']} s per night-hour (service alone)")
     return 0
 
 

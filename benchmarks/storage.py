@@ -133,6 +133,9 @@ def main() -> None:
         print(f"| {r['legs']} | {r['flush_s']:g} | {r['page']} | {r['wchar'] / 1e6:.2f} MB | "
               f"{r['write_bytes'] / 1e6:.2f} MB | {r['commits']} | {r['commits'] / HOURS:.0f} | {r['events']} | "
               f"{r['db_bytes'] / 1e3:.0f} kB | {r['cpu_s']:.1f} |")
+    print("summary: " + "; ".join(
+        f"{r['legs']} leg{'s' if r['legs'] > 1 else ''} flush {r['flush_s']:g} s page {r['page']}: "
+        f"{r['wchar'] / 1e6:.2f} MB written, {r['commits']} commits" for r in rows[:2]) + " a night")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,10 @@ def main() -> None:
         night = "%.0f" % (per_read * NIGHT_READS) if per_read else "-"
         print("| %s | %s | %s | %.1f ms | %.0f us |" % (name, tx, night, waited * 1000, cpu * 1e6))
     print("\nDS18B20: the kernel's read blocks ~750 ms (12-bit conversion) on a Pi; not modelled here.")
+    i2c = [r for r in rows if r[1]]
+    print("summary: I2C transactions per reading " + ", ".join("%s %.0f" % (name, tx) for name, tx, _w, _c in i2c)
+          + "; longest wait %.1f ms; CPU per reading at most %.0f us"
+          % (max(w for _n, _t, w, _c in rows) * 1000, max(c for _n, _t, _w, c in rows) * 1e6))
 
 
 if __name__ == "__main__":

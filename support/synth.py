@@ -2,7 +2,7 @@
 
 Deliberately NOT the project's night simulator (service.sim.simulate): the detector
 must not be tested only against the habits of the generator it was tuned on.
-Everything is built from the physics in ../shared/docs/signals.md on a fine
+Everything is built from the physics in docs/signals.md on a fine
 400 Hz grid in the leg frame (x along the shin toward the foot, y lateral,
 z out of the front of the shin), rotated into a random sensor mounting, then
 sampled at the chip's rate with jitter and lost samples, and given the chip's

@@ -47,7 +47,7 @@ def test_fifo_frames_are_big_endian_xyz():
 
 
 def test_sample_rate_divider_with_dlpf():
-    # RM 4.2: 1 kHz / (1 + div); hardware notes: 100 Hz -> 9, 50 Hz -> 19.
+    # RM 4.2: 1 kHz / (1 + div); docs/hardware.md: 100 Hz -> 9, 50 Hz -> 19.
     assert sample_rate_divider(100) == 9
     assert sample_rate_divider(50) == 19
     assert sample_rate_divider(25) == 39

@@ -21,7 +21,7 @@ def cramp_scene(seed: int, scale: float = 1.0, duration: float = 180.0) -> Scene
 def assert_detected_once(events, onset=CRAMP_AT, end=CRAMP_AT + CRAMP_S):
     s = starts(events)
     assert len(s) == 1, f"expected one alert, got {[(e.t, e.onset) for e in s]}"
-    # scoring rule of signals.md: alert between onset - 2 s and end + 5 s; targets: latency <= 20 s
+    # scoring rule of docs/signals.md: alert between onset - 2 s and end + 5 s; targets: latency <= 20 s
     assert onset - 2.0 <= s[0].t <= onset + 20.0
     assert abs(s[0].onset - onset) <= 2.0
     ends = [e for e in events if e.kind == "end"]
