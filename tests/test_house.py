@@ -292,7 +292,6 @@ def test_only_the_hardware_factory_opens_an_smbus():
     assert not problems, _report(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="service/pipeline/timebase.py still takes a threading.Lock")
 def test_the_pipeline_imports_no_io():
     problems = io_in_pipeline(ROOT)
     assert not problems, _report(problems)

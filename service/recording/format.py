@@ -1,6 +1,6 @@
 """Recording format v1: the CSV that ``simulate``, ``record`` and ``replay`` share.
 
-The format (see ../shared/docs/signals.md): UTF-8 CSV, gzip when the name ends
+The format (docs/signals.md, "Recording format (v1)"): UTF-8 CSV, gzip when the name ends
 in ``.gz``; lines starting with ``#`` are comments (anywhere); a header
 ``t,ax,ay,az`` optionally followed by ``,temp_c``; ``t`` in seconds since the
 start (increasing, may jitter and have gaps), ``ax, ay, az`` in g in the sensor

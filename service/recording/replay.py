@@ -3,7 +3,7 @@
 It runs exactly the classes the daemon runs (:class:`service.pipeline.detect.CrampDetector`
 with the configured sensitivity, :class:`service.pipeline.alerts.AlertPolicy` with the
 configured prompts) and prints one JSON object per line on stdout, the replay
-contract of ../shared/docs/signals.md; logs go to stderr.
+contract of docs/signals.md; logs go to stderr.
 
 Samples are fed in fixed batches of sample time; the detector's output does not
 depend on the batch size (it closes 0.5 s windows on the sample clock), which
