@@ -111,7 +111,7 @@ def test_uninstall_takes_the_device_out_of_home_assistant(tmp_path, broker, host
     from service import config as cfg
     from service.mqtt.client import MQTTBridge
     from service.mqtt.outbox import Outbox
-    from support.mqtt_helpers import EventSender, Subscriber
+    from support.mqtt_helpers import WAIT_S, EventSender, Subscriber
 
     conf = _staged_with_a_broker(tmp_path, broker)
     config = cfg.load(str(conf))
@@ -119,8 +119,9 @@ def test_uninstall_takes_the_device_out_of_home_assistant(tmp_path, broker, host
     bridge = MQTTBridge(config, outbox, lambda c: None)
     EventSender(bridge, config)  # announces the device, as the service does
     bridge.start()
+    assert bridge.wait_connected(WAIT_S)
     probe = Subscriber(broker.host, broker.port, ["homeassistant/#"])
-    assert probe.wait_for(lambda s: any(m.retain for m in s.messages))
+    assert probe.wait_for(lambda s: any(m.payload for m in s.messages))  # announced (live or retained)
     probe.close()
     bridge.stop()  # the uninstall stops the service first
     outbox.close()
