@@ -44,9 +44,5 @@ class StoreError(NightcrampError, RuntimeError):
     """The night record (SQLite) cannot be opened or written."""
 
 
-class BrokerError(NightcrampError, ConnectionError):
-    """The MQTT broker refused or could not be reached."""
-
-
 class CommandError(NightcrampError, ValueError):
     """An MQTT or button command payload is malformed, oversized or unknown."""

@@ -33,6 +33,7 @@ COMMANDS = {
     "history": "service.night.morning:cmd_history",
     "doctor": "service.app.doctor:cmd_doctor",
     "test-alert": "service.app.testalert:cmd_test_alert",
+    "forget": "service.app.forget:cmd_forget",
     "config": "service.cli:cmd_config",
 }
 
@@ -112,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("test-alert", parents=[common], help="send a test alert through the configured broker")
 
+    p = sub.add_parser("forget", parents=[common],
+                       help="remove this device from Home Assistant and clear its retained MQTT topics")
+    p.add_argument("--force", action="store_true", help="even while the service says it is online")
+
     p = sub.add_parser("config", parents=[common], help="example configuration, or check one")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")
     csub.add_parser("example", help="print a fully commented example configuration")
@@ -133,10 +138,11 @@ def cmd_config(args: argparse.Namespace) -> int:
         json.dump(cfg.redacted(config), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         print(f"{config.source}: ok", file=sys.stderr)
-        if config.mqtt.host and not config.mqtt.tls and (config.mqtt.password or config.mqtt.password_file):
-            if config.mqtt.host not in ("localhost", "127.0.0.1", "::1"):
-                print(f"warning: mqtt password would travel unencrypted to {config.mqtt.host}; set mqtt.tls = true",
-                      file=sys.stderr)
+        from service.mqtt.connection import insecure_credentials
+
+        if insecure_credentials(config):
+            print(f"warning: the mqtt credentials would travel unencrypted to {config.mqtt.host}; set mqtt.tls = true",
+                  file=sys.stderr)
         return EXIT_OK
     print("usage: nightcramp config {example,check} [FILE]", file=sys.stderr)
     return EXIT_USAGE

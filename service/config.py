@@ -120,7 +120,7 @@ class PromptsConfig:
 
 @dataclass(frozen=True)
 class MQTTConfig:
-    host: str = ""  # empty: no broker, events are kept in the outbox and logged
+    host: str = ""  # empty: no broker and no outbox; events are kept in the night record only
     port: int = 1883
     username: str = ""
     password: str = field(default="", repr=False)
@@ -362,7 +362,8 @@ SCHEMA: dict[str, dict[str, Spec]] = {
                                 "Sound the buzzer/LED locally when no broker acknowledged an alert within this many seconds."),
     },
     "mqtt": {
-        "host": (_string(253), '""', "Broker host name or address; empty disables MQTT (events stay in the outbox)."),
+        "host": (_string(253), '""',
+                 "Broker host name or address; empty: no MQTT and no outbox, events are kept in the night record only."),
         "port": (_int_range(1, 65535), "1883", "Broker port (8883 is usual with TLS)."),
         "username": (_string(256), '""', "User name, if the broker wants one."),
         "password": (_string(1024), '""', "Password (prefer password_file so it is not in this file)."),

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-# Event types. The first five are the replay contract (../shared/docs/signals.md).
+# Event types. The first five are the replay contract (docs/signals.md, "Replay contract").
 CRAMP_START = "cramp_start"
 CRAMP_UPDATE = "cramp_update"
 CRAMP_END = "cramp_end"
@@ -22,7 +22,6 @@ SENSOR_RECOVERED = "sensor_recovered"
 TEST_ALERT = "test_alert"
 ACKNOWLEDGED = "acknowledged"
 FALSE_ALARM = "false_alarm"
-GAP = "gap"
 
 EVENT_TYPES = (
     CRAMP_START,
@@ -35,7 +34,6 @@ EVENT_TYPES = (
     TEST_ALERT,
     ACKNOWLEDGED,
     FALSE_ALARM,
-    GAP,
 )
 
 

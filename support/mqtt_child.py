@@ -1,7 +1,7 @@
 """A small service process for the MQTT tests: an MQTTBridge driven over stdin.
 
 ``python -m support.mqtt_child CONFIG`` starts a bridge with the outbox in the
-configured state directory, prints JSON lines on stdout (``{"ready": true}``,
+configured state directory (messages built as the core builds them), prints JSON lines on stdout (``{"ready": true}``,
 ``{"connected": true}``, ``{"queued": id}``, ``{"delivered": id}``) and reads
 JSON lines on stdin, each an event to publish (``event_id``, ``wall_time``,
 ``type``, ``t``, ``leg``, ``episode_id``, ``fields``).  EOF on stdin stops it
@@ -18,6 +18,7 @@ from service import config as cfg
 from service import events as ev
 from service.mqtt.client import MQTTBridge
 from service.mqtt.outbox import Outbox
+from support.mqtt_helpers import EventSender
 
 _out_lock = threading.Lock()
 
@@ -33,6 +34,7 @@ def main(config_path: str) -> int:
     outbox = Outbox(config.state_dir, config.mqtt.outbox_max_events)
     bridge = MQTTBridge(config, outbox, on_command=lambda c: say(command=c.name),
                         on_delivered=lambda eid: say(delivered=eid))
+    sender = EventSender(bridge, config)
     bridge.start()
     say(ready=True, pending=len(outbox))
 
@@ -47,7 +49,7 @@ def main(config_path: str) -> int:
         spec = json.loads(line)
         event = ev.Event(spec["type"], spec["t"], spec.get("leg", "leg"), spec.get("episode_id"),
                          spec.get("fields", {}))
-        bridge.publish_event(ev.StampedEvent(spec["event_id"], spec["wall_time"], event))
+        sender.event(ev.StampedEvent(spec["event_id"], spec["wall_time"], event))
         say(queued=spec["event_id"])
     bridge.stop()
     outbox.close()

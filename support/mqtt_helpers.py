@@ -1,4 +1,4 @@
-"""Helpers for the MQTT tests: a real paho subscriber, configs, and a command-echo service.
+"""Helpers for the MQTT tests: a real paho subscriber, configs, the core's sending path, and a command-echo service.
 
 The subscriber is what a Home Assistant or Node-RED user sees: it records every
 message with its topic, payload and retain flag.  Waiting helpers poll with a
@@ -20,6 +20,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from service import config as cfg
 from service import events as ev
+from service.mqtt import discovery
+from service.mqtt.episodes import EpisodeTracker
 
 WAIT_S = 20.0  # generous: a shared 2-core box may be slow; nothing asserts on time
 
@@ -51,6 +53,16 @@ def make_config(broker=None, state_dir: Path | None = None, device_id: str = "be
     for leg in legs:
         lines.append(f'[[legs]]\nname = "{leg}"')
     return cfg.parse("\n".join(lines) + "\n", source="<test>")
+
+
+def write_config(directory: Path, broker, state_dir: Path, device_id: str = "bed1", legs: tuple[str, ...] = ()) -> Path:
+    """A configuration file for the command line or a child process, pointing at ``broker``."""
+    path = Path(directory) / f"{device_id}.toml"
+    text = (f'[device]\nid = "{device_id}"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+            f'[storage]\nstate_dir = "{state_dir}"\n')
+    text += "".join(f'[[legs]]\nname = "{leg}"\n' for leg in legs)
+    path.write_text(text)
+    return path
 
 
 @dataclass(frozen=True)
@@ -161,23 +173,47 @@ def episode(t0: float, minutes: float, leg: str = "leg", update_s: float = 15.0)
     return out
 
 
+class EventSender:
+    """What the daemon's core does around a bridge, without the rest of the service.
+
+    At start it sets the retained messages the core sets (discovery, cramp
+    topics OFF); :meth:`event` builds an event's messages with an
+    :class:`EpisodeTracker` (pure) and hands them to the bridge.  Thread-safe:
+    tests also send from paho's thread (:class:`EchoHandler`).
+    """
+
+    def __init__(self, bridge, config):
+        self.bridge = bridge
+        self.episodes = EpisodeTracker.from_config(config)
+        self._lock = threading.Lock()
+        bridge.set_retained([*discovery.from_config(config), *self.episodes.initial_retained()])
+
+    def event(self, stamped_event: ev.StampedEvent) -> list[int]:
+        """Send one event as the core does: outbox messages first, then any retained cramp change."""
+        with self._lock:
+            built = self.episodes.messages(stamped_event)
+            seqs = self.bridge.send(stamped_event.event_id, built.outbox, built.priority, stamped_event.wall_time)
+            self.bridge.set_retained(built.retained)
+        return seqs
+
+
 class EchoHandler:
     """A stand-in for the daemon's command handling: records commands and answers test_alert.
 
     It answers ``test_alert`` with a ``test_alert`` event echoing the request
-    id, as the daemon does.
+    id, as the daemon does (through ``sender``, an :class:`EventSender`).
     """
 
     def __init__(self):
-        self.bridge = None
+        self.sender: EventSender | None = None
         self.commands = []
         self._lock = threading.Lock()
 
     def __call__(self, command) -> None:
         with self._lock:
             self.commands.append(command)
-        if self.bridge is not None and command.name == "test_alert":
-            self.bridge.publish_event(stamped(ev.TEST_ALERT, 0.0, request_id=command.request_id))
+        if self.sender is not None and command.name == "test_alert":
+            self.sender.event(stamped(ev.TEST_ALERT, 0.0, request_id=command.request_id))
 
     def count(self) -> int:
         with self._lock:

@@ -36,6 +36,9 @@ from firmware.clock import Clock, SystemClock
 from firmware.errors import ConfigError, NightcrampError
 from firmware.samples import AccelBatch, Gap, SensorStatus, TempReading
 from service.mqtt import commands as cmds
+from service.mqtt import discovery
+from service.mqtt import messages as msgs
+from service.mqtt.episodes import EpisodeTracker
 from service import events as ev
 from service.pipeline.alerts import AlertPolicy
 from service.config import Config
@@ -112,7 +115,8 @@ class CoreStats:
 class Core:
     """Everything that happens, handled in order on one thread.
 
-    ``publisher`` is an :class:`~service.mqtt.client.MQTTBridge` or None (no broker);
+    ``publisher`` is an :class:`~service.mqtt.client.MQTTBridge` or None (no broker: events are
+    kept in the night record only); the core builds every message it is given;
     ``gpio`` is :class:`~firmware.gpio.Peripherals` or ``NullPeripherals``.
     """
 
@@ -138,6 +142,10 @@ class Core:
         self.night: date | None = None
         self.stats = CoreStats()
         self._last_episode_leg: str | None = None
+        self.topics = msgs.Topics.from_config(config)
+        self.episodes = EpisodeTracker(self.topics, list(self.legs))
+        if publisher is not None:
+            publisher.set_retained([*discovery.from_config(config), *self.episodes.initial_retained()])
         self._local_deadlines: dict[str, float] = {}  # event_id of a cramp_start -> monotonic deadline
         self._local_alerting = False
         self._last_state_at = -float("inf")
@@ -234,8 +242,9 @@ class Core:
         wall = self.timebase.wall_at(reading.t_mono)
         self.store.add_temperature(wall, reading.temp_c)
         if self.publisher is not None:
-            self.publisher.publish_temperature(reading.temp_c, wall.isoformat(timespec="seconds"),
-                                               reading.humidity_pct, reading.sensor or None)
+            self.publisher.set_retained(msgs.temperature(self.topics, reading.temp_c,
+                                                         wall.isoformat(timespec="seconds"),
+                                                         reading.humidity_pct, reading.sensor or None))
         self._state_dirty = True
 
     def command(self, cmd: cmds.Command) -> None:
@@ -362,7 +371,7 @@ class Core:
         self.last_morning_log = mlog
         log.info("morning log for the night of %s:\n%s", night, mlog.to_text())
         if self.publisher is not None:
-            self.publisher.publish_log(night.isoformat(), data)
+            self.publisher.send(f"log-{night.isoformat()}", msgs.morning_log(self.topics, night.isoformat(), data))
 
     def _check_local_fallback(self, now: float) -> None:
         for event_id, deadline in list(self._local_deadlines.items()):
@@ -399,10 +408,8 @@ class Core:
         self._state_dirty = False
         if self.publisher is None:
             return
-        from service.mqtt.messages import ServiceState
-
         snoozed = [leg.policy.snoozed_until for leg in self.legs.values() if leg.policy.is_snoozed(now)]
-        self.publisher.publish_state(ServiceState(
+        self.publisher.set_retained(msgs.state(self.topics, msgs.ServiceState(
             armed=self.armed,
             in_night_window=self.in_window,
             sensors={name: "ok" if leg.sensor_ok else "fault" for name, leg in self.legs.items()},
@@ -411,7 +418,7 @@ class Core:
             snoozed_until=self.timebase.iso(max(snoozed)) if snoozed else None,
             last_night_cramps=self._last_night_cramps,
             time=self.timebase.iso(now),
-        ))
+        )))
 
     # ------------------------------------------------------------ output
 
@@ -424,7 +431,9 @@ class Core:
             except NightcrampError as exc:
                 log.error("could not record %s: %s", e.type, exc)
             if self.publisher is not None:
-                self.publisher.publish_event(stamped)
+                built = self.episodes.messages(stamped)
+                self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time)
+                self.publisher.set_retained(built.retained)
             self._after_event(stamped)
             if self.on_event is not None:
                 self.on_event(stamped)

@@ -324,18 +324,18 @@ def check_gpio_access(who: Identity, dev_dir: str = "/dev") -> Result:
 def check_broker(config, timeout_s: float = 5.0) -> list[Result]:
     """Connect once with the configured host, port, TLS and credentials."""
     if not config.mqtt.host:
-        return [Result(WARN, "broker", "no broker configured: events are kept in the outbox, nothing reaches "
-                       "Home Assistant", fix="set mqtt.host (and username/password_file) in the configuration")]
-    from service.mqtt import client as mqtt
+        return [Result(WARN, "broker", "no broker configured: events are kept in the night record only, nothing "
+                       "reaches Home Assistant", fix="set mqtt.host (and username/password_file) in the configuration")]
+    from service.mqtt.connection import insecure_credentials
+    from service.mqtt.oneshot import check_broker as connect_once
 
     try:
-        ok, message = mqtt.check_broker(config, timeout=timeout_s)
+        ok, message = connect_once(config, timeout=timeout_s)
     except NightcrampError as exc:
         ok, message = False, str(exc)
     results = [Result(OK if ok else FAIL, "broker", message,
                       fix="" if ok else "correct the [mqtt] section, then: sudo systemctl reload nightcramp")]
-    insecure = getattr(mqtt, "insecure_credentials", None)
-    if insecure is not None and insecure(config):
+    if insecure_credentials(config):
         results.append(Result(WARN, "broker security", f"the password travels unencrypted to {config.mqtt.host}",
                               fix="set mqtt.tls = true (port 8883) on a broker with TLS"))
     return results

@@ -25,7 +25,7 @@ def cmd_test_alert(args: argparse.Namespace) -> int:
         print("test-alert: no MQTT broker configured (set mqtt.host in the configuration); "
               "a test alert needs the broker to reach the running service", file=sys.stderr)
         return 2
-    from service.mqtt.client import request_test_alert
+    from service.mqtt.oneshot import request_test_alert
 
     ok, message = request_test_alert(config, timeout=WAIT_S)
     print(f"test-alert: {message}", file=sys.stdout if ok else sys.stderr)

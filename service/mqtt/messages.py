@@ -1,9 +1,11 @@
-"""Every MQTT message nightcramp sends, built as pure data.
+"""The MQTT messages nightcramp sends, built as pure data.
 
 Functions here return :class:`Message` objects; :mod:`service.mqtt.client` only sends
 them.  Every topic fragment lives in :class:`Topics`, so the topic tree in
 docs/mqtt.md can be read off one class.  Nothing here does I/O, reads a clock
 or imports paho: wall-clock times arrive already stamped (ISO 8601 with offset).
+Episode messages (which remember the previous snapshot) are built by
+:mod:`service.mqtt.episodes`, Home Assistant discovery by :mod:`service.mqtt.discovery`.
 
 Topic tree under the base topic (default ``nightcramp/<device_id>``)::
 
@@ -38,12 +40,6 @@ OFF = "OFF"
 
 #: Default snooze of the Home Assistant "Snooze" button, in minutes.
 SNOOZE_BUTTON_MINUTES = 30
-
-#: Episode event type -> Frigate-like ``type`` on ``<base>/episode``.
-EPISODE_PHASES = {ev.CRAMP_START: "start", ev.CRAMP_UPDATE: "update", ev.CRAMP_END: "end"}
-
-#: Device triggers offered to Home Assistant's automation editor.
-TRIGGER_TYPES = (ev.CRAMP_START, ev.WARM_COMPRESS, ev.STRETCH_PROMPT)
 
 # Outbox drop priority: when the outbox is full, the oldest row of the lowest priority goes first.
 PRIORITY_DROPPABLE = 0  # cramp updates: the next update or the end supersedes them
@@ -155,7 +151,8 @@ class Topics:
         return f"nightcramp_{self.device_id}_{object_id}"
 
 
-def _json(data: Any) -> str:
+def json_payload(data: Any) -> str:
+    """Compact JSON text of a payload (UTF-8 kept, NaN refused: :func:`tidy` it first)."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_json_default, allow_nan=False)
 
 
@@ -163,20 +160,20 @@ def _json_default(value: Any) -> Any:
     """numpy scalars and other odd values from the alert policy's fields."""
     item = getattr(value, "item", None)
     if callable(item):
-        return _clean(item())
+        return tidy(item())
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)
 
 
-def _clean(value: Any) -> Any:
+def tidy(value: Any) -> Any:
     """Floats rounded to 3 decimals (ms, mg, m°C are plenty); NaN and infinities become null."""
     if isinstance(value, float):
         return round(value, 3) if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): tidy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [tidy(v) for v in value]
     return value
 
 
@@ -221,14 +218,14 @@ def state(topics: Topics, st: ServiceState) -> Message:
         "last_night_cramps": st.last_night_cramps,
         "time": st.time,
     }
-    return Message(topics.state, _json(_clean(payload)), qos=1, retain=True)
+    return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)
 
 
 def temperature(topics: Topics, temp_c: float, time: str, humidity_pct: float | None = None,
                 sensor: str | None = None) -> Message:
     """Retained room temperature in °C (the daemon sends it once a minute)."""
     payload = {"temperature_c": temp_c, "humidity_pct": humidity_pct, "sensor": sensor, "time": time}
-    return Message(topics.temperature, _json(_clean(payload)), qos=1, retain=True)
+    return Message(topics.temperature, json_payload(tidy(payload)), qos=1, retain=True)
 
 
 def cramp_binary(topics: Topics, legs: Sequence[str], in_progress: Iterable[str]) -> list[Message]:
@@ -273,7 +270,7 @@ def event_payload(topics: Topics, stamped: ev.StampedEvent) -> dict[str, Any]:
         out[key] = value
         if key in _SAMPLE_CLOCK_FIELDS and isinstance(value, (int, float)) and math.isfinite(value):
             out[f"{key}_time"] = _shift(stamped.wall_time, float(e.t) - float(value))
-    return _clean(out)
+    return tidy(out)
 
 
 def event_priority(event_type: str) -> int:
@@ -281,107 +278,12 @@ def event_priority(event_type: str) -> int:
     return _EVENT_PRIORITY.get(event_type, PRIORITY_NORMAL)
 
 
-@dataclass(frozen=True)
-class EventMessages:
-    """What one event produces: messages for the outbox (QoS 1, in order) and retained state."""
-
-    outbox: list[Message]
-    retained: list[Message]
-    priority: int
-
-
-class EpisodeTracker:
-    """Turns events into messages, remembering each episode's last snapshot.
-
-    Pure (no I/O, no clock): it holds the ``after`` snapshot of each episode in
-    progress so the next ``update``/``end`` can carry it as ``before``, as
-    Frigate's event stream does, and knows which legs have a cramp for the
-    retained ``<base>/cramp`` topics.  After a restart the first message of an
-    episode that was in progress has ``before: null``.
-    """
-
-    def __init__(self, topics: Topics, legs: Sequence[str]):
-        self.topics = topics
-        self.legs = tuple(legs)
-        self._snapshots: dict[str, dict[str, Any]] = {}
-        self._leg_episode: dict[str, str] = {}
-        self._onset_t: dict[str, float] = {}  # episode id -> onset on the sample clock
-
-    @property
-    def legs_in_progress(self) -> list[str]:
-        return sorted(self._leg_episode)
-
-    def initial_retained(self) -> list[Message]:
-        """Cramp topics at service start: no episode is in progress."""
-        return cramp_binary(self.topics, self.legs, ())
-
-    def messages(self, stamped: ev.StampedEvent) -> EventMessages:
-        e = stamped.event
-        payload = event_payload(self.topics, stamped)
-        outbox = [Message(self.topics.event, _json(payload), qos=1, retain=False)]
-        retained: list[Message] = []
-        phase = EPISODE_PHASES.get(e.type)
-        if phase is not None:
-            episode_id = e.episode_id or stamped.event_id
-            before = self._snapshots.get(episode_id)
-            after = self._snapshot(before, stamped, payload, episode_id)
-            frigate = {
-                "type": phase,
-                "event_id": stamped.event_id,
-                "episode_id": episode_id,
-                "time": stamped.wall_time,
-                "device": self.topics.device_id,
-                "leg": e.leg,
-                "before": before,
-                "after": after,
-            }
-            outbox.append(Message(self.topics.episode, _json(frigate), qos=1, retain=False))
-            was_active = set(self._leg_episode)
-            if phase == "end":
-                self._snapshots.pop(episode_id, None)
-                if self._leg_episode.get(e.leg) == episode_id:
-                    del self._leg_episode[e.leg]
-            else:
-                self._snapshots[episode_id] = after
-                self._leg_episode[e.leg] = episode_id
-            if set(self._leg_episode) != was_active:
-                retained = cramp_binary(self.topics, self.legs, self._leg_episode)
-        return EventMessages(outbox=outbox, retained=retained, priority=event_priority(e.type))
-
-    def _snapshot(self, before: dict[str, Any] | None, stamped: ev.StampedEvent, payload: Mapping[str, Any],
-                  episode_id: str) -> dict[str, Any]:
-        e = stamped.event
-        snap: dict[str, Any] = dict(before) if before else {
-            "id": episode_id,
-            "leg": e.leg,
-            "start_time": stamped.wall_time,
-            "onset_time": None,
-            "end_time": None,
-            "duration_s": None,
-            "intensity": None,
-            "room_temp_c": None,
-        }
-        snap["updated_time"] = stamped.wall_time
-        for key in ("onset_time", "intensity", "room_temp_c", "duration_s"):
-            if payload.get(key) is not None:
-                snap[key] = payload[key]
-        onset = e.fields.get("onset")
-        if isinstance(onset, (int, float)) and math.isfinite(onset):
-            self._onset_t[episode_id] = float(onset)
-        if payload.get("duration_s") is None and episode_id in self._onset_t:
-            snap["duration_s"] = round(float(e.t) - self._onset_t[episode_id], 3)
-        if e.type == ev.CRAMP_END:
-            snap["end_time"] = stamped.wall_time
-            self._onset_t.pop(episode_id, None)
-        return snap
-
-
 # ---------------------------------------------------------------- morning log, errors, drops
 
 
 def morning_log(topics: Topics, night_date: str, log: Mapping[str, Any]) -> list[Message]:
     """The morning log, retained on ``<base>/log/latest`` and ``<base>/log/<YYYY-MM-DD>``."""
-    payload = _json(_clean(dict(log)))
+    payload = json_payload(tidy(dict(log)))
     return [Message(topics.log_latest, payload, qos=1, retain=True),
             Message(topics.log_night(night_date), payload, qos=1, retain=True)]
 
@@ -395,95 +297,9 @@ def payload_excerpt(payload: bytes, limit: int = 64) -> str:
 def command_error(topics: Topics, topic: str, error: str, payload: bytes, time: str | None = None) -> Message:
     """What a rejected command gets on ``<base>/error``: the reason, the topic and an excerpt."""
     body = {"error": error, "topic": topic, "payload": payload_excerpt(payload), "size": len(payload), "time": time}
-    return Message(topics.error, _json(body), qos=1, retain=False)
+    return Message(topics.error, json_payload(body), qos=1, retain=False)
 
 
 def dropped_notice(topics: Topics, dropped: Mapping[str, Any], total: int) -> Message:
     """Said on ``<base>/dropped`` when a full outbox had to drop an undelivered message."""
-    return Message(topics.dropped, _json(_clean({"dropped": dict(dropped), "dropped_total": total})), qos=1)
-
-
-# ---------------------------------------------------------------- Home Assistant discovery
-
-
-def _device_block(topics: Topics, device_name: str, sw_version: str) -> dict[str, Any]:
-    return {
-        "identifiers": [f"nightcramp_{topics.device_id}"],
-        "name": device_name,
-        "model": "nightcramp leg-cramp alert",
-        "manufacturer": "nightcramp project",
-        "sw_version": sw_version,
-    }
-
-
-def _origin(sw_version: str) -> dict[str, str]:
-    return {"name": "nightcramp", "sw_version": sw_version}
-
-
-def _leg_label(leg: str, legs: Sequence[str]) -> str:
-    return "" if len(legs) == 1 else f" {leg}"
-
-
-def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version: str) -> list[Message]:
-    """Every Home Assistant discovery config of one device, retained.
-
-    Entities: cramp in progress (binary_sensor, one per leg too when two are
-    worn), events (event entity), room temperature, last night's cramp count,
-    snoozed-until (sensors), armed (switch), acknowledge, false alarm, snooze and
-    test alert (buttons), sensor problem per leg (binary_sensor), and device
-    triggers (cramp start, warm compress, stretch prompt) per leg.
-    """
-    device = _device_block(topics, device_name, sw_version)
-    avail = [{"topic": topics.status, "payload_available": ONLINE, "payload_not_available": OFFLINE}]
-    origin = _origin(sw_version)
-    out: list[Message] = []
-
-    def entity(component: str, object_id: str, name: str, **options: Any) -> None:
-        cfg = {"name": name, "unique_id": topics.unique_id(object_id), "device": device, "origin": origin,
-               "availability": avail, **options}
-        out.append(Message(topics.discovery(component, object_id), _json(cfg), qos=1, retain=True))
-
-    entity("binary_sensor", "cramp", "Cramp", state_topic=topics.cramp, payload_on=ON, payload_off=OFF,
-           icon="mdi:human-handsdown")
-    if len(legs) > 1:
-        for leg in legs:
-            entity("binary_sensor", f"cramp_{leg}", f"Cramp {leg}", state_topic=topics.cramp_leg(leg),
-                   payload_on=ON, payload_off=OFF, icon="mdi:human-handsdown")
-    entity("event", "events", "Events", state_topic=topics.event, event_types=list(ev.EVENT_TYPES),
-           icon="mdi:bell-ring")
-    entity("sensor", "room_temperature", "Room temperature", state_topic=topics.temperature,
-           value_template="{{ value_json.temperature_c }}", device_class="temperature",
-           unit_of_measurement="°C", state_class="measurement", suggested_display_precision=1)
-    entity("sensor", "last_night_cramps", "Last night's cramps", state_topic=topics.state,
-           value_template="{{ value_json.last_night_cramps }}", icon="mdi:counter")
-    entity("sensor", "snoozed_until", "Snoozed until", state_topic=topics.state, device_class="timestamp",
-           value_template="{{ value_json.snoozed_until or None }}", icon="mdi:alarm-snooze")
-    entity("switch", "armed", "Armed", state_topic=topics.state, command_topic=topics.command_named("armed"),
-           value_template="{{ 'ON' if value_json.armed else 'OFF' }}", payload_on=ON, payload_off=OFF,
-           state_on=ON, state_off=OFF, icon="mdi:shield-check")
-    for object_id, name, icon, press in (
-        ("acknowledge", "Acknowledge", "mdi:check-circle", "PRESS"),
-        ("false_alarm", "False alarm", "mdi:close-circle", "PRESS"),
-        ("snooze", f"Snooze {SNOOZE_BUTTON_MINUTES} min", "mdi:alarm-snooze", str(SNOOZE_BUTTON_MINUTES)),
-        ("test_alert", "Test alert", "mdi:bell-check", "PRESS"),
-    ):
-        entity("button", object_id, name, command_topic=topics.command_named(object_id), payload_press=press,
-               icon=icon)
-    for leg in legs:
-        entity("binary_sensor", f"sensor_{leg}", f"Sensor{_leg_label(leg, legs)}", state_topic=topics.state,
-               device_class="problem", entity_category="diagnostic",
-               value_template=f"{{{{ 'OFF' if value_json.sensors.get('{leg}', 'ok') == 'ok' else 'ON' }}}}",
-               payload_on=ON, payload_off=OFF)
-    for leg in legs:
-        for trigger in TRIGGER_TYPES:
-            object_id = f"{trigger}_{leg}"
-            cfg = {"automation_type": "trigger", "topic": topics.event, "type": trigger, "subtype": leg,
-                   "value_template": "{{ value_json.event_type }}:{{ value_json.leg }}",
-                   "payload": f"{trigger}:{leg}", "device": device, "origin": origin}
-            out.append(Message(topics.discovery("device_automation", object_id), _json(cfg), qos=1, retain=True))
-    return out
-
-
-def discovery_removal(topics: Topics, legs: Sequence[str], device_name: str = "", sw_version: str = "") -> list[Message]:
-    """Empty retained payloads on every discovery topic: Home Assistant deletes the entities."""
-    return [Message(m.topic, b"", qos=1, retain=True) for m in discovery(topics, device_name, legs, sw_version)]
+    return Message(topics.dropped, json_payload(tidy({"dropped": dict(dropped), "dropped_total": total})), qos=1)

@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from firmware.errors import StoreError
 from service.mqtt.messages import PRIORITY_NORMAL, Message
@@ -146,6 +147,26 @@ class Outbox:
 
     # ------------------------------------------------------------ writing
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction under the lock: committed on success, rolled back on any exception.
+
+        BEGIN IMMEDIATE takes SQLite's write lock at once, so a busy file fails
+        here (after ``busy_timeout``) and not halfway through.  SQLite errors
+        become StoreError.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
+
     def add_drop_listener(self, listener: Callable[[Dropped, int], None]) -> None:
         """Call ``listener(dropped, dropped_total)`` after each drop (outside the lock)."""
         self._listeners.append(listener)
@@ -161,21 +182,11 @@ class Outbox:
         created = created or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         rows = [(m.topic, m.payload_bytes(), int(m.qos), int(bool(m.retain)), event_id, int(priority), created)
                 for m in messages]
-        drops: list[Dropped] = []
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    seqs = [self._db.execute(
-                        "INSERT INTO outbox(topic, payload, qos, retain, event_id, priority, created) "
-                        "VALUES (?,?,?,?,?,?,?)", row).lastrowid for row in rows]
-                    drops = self._enforce_bound(protect=set(seqs))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
+        with self._transaction():
+            seqs = [self._db.execute(
+                "INSERT INTO outbox(topic, payload, qos, retain, event_id, priority, created) "
+                "VALUES (?,?,?,?,?,?,?)", row).lastrowid for row in rows]
+            drops = self._enforce_bound(protect=set(seqs))
             total = self._dropped_total() if drops else 0
         for d in drops:
             log.warning("outbox full (%d events): dropped undelivered %s (event %s, queued %s)",
@@ -230,24 +241,14 @@ class Outbox:
         seqs = list(seqs)
         if not seqs:
             return []
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    placeholders = ",".join("?" * len(seqs))
-                    ids = [r[0] for r in self._db.execute(
-                        f"SELECT event_id FROM outbox WHERE seq IN ({placeholders}) AND event_id IS NOT NULL "
-                        "GROUP BY event_id ORDER BY MIN(seq)", seqs)]
-                    self._db.execute(f"DELETE FROM outbox WHERE seq IN ({placeholders})", seqs)
-                    done = [eid for eid in ids if self._db.execute(
-                        "SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (eid,)).fetchone() is None]
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
-        return done
+        placeholders = ",".join("?" * len(seqs))
+        with self._transaction():
+            ids = [r[0] for r in self._db.execute(
+                f"SELECT event_id FROM outbox WHERE seq IN ({placeholders}) AND event_id IS NOT NULL "
+                "GROUP BY event_id ORDER BY MIN(seq)", seqs)]
+            self._db.execute(f"DELETE FROM outbox WHERE seq IN ({placeholders})", seqs)
+            return [eid for eid in ids if self._db.execute(
+                "SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (eid,)).fetchone() is None]
 
     # ------------------------------------------------------------ reading
 

@@ -470,15 +470,6 @@ class NightStore:
         elif e.type == ev.SENSOR_RECOVERED:
             self._db.execute("UPDATE faults SET end_utc = ? WHERE id = (SELECT max(id) FROM faults WHERE leg = ?"
                              " AND end_utc IS NULL)", (ts, e.leg))
-        elif e.type == ev.GAP:
-            t_start = _num(f.get("t_start"))
-            t_end = _num(f.get("t_end"))
-            duration = _num(f.get("duration_s"))
-            if duration is None:
-                duration = (t_end if t_end is not None else e.t) - (t_start if t_start is not None else e.t)
-            start = ts - (e.t - t_start) if t_start is not None else ts
-            self._db.execute("INSERT INTO gaps (session, leg, start_utc, duration_s, reason) VALUES (?, ?, ?, ?, ?)",
-                             (sid, e.leg, start, max(0.0, duration), str(f.get("reason", ""))))
 
     # ------------------------------------------------------------ batched rows
 

@@ -131,7 +131,7 @@ def cmd_demo(args) -> int:
                   "showing events without a broker", flush=True)
     try:
         if broker is not None:
-            from service.mqtt.client import Watcher
+            from service.mqtt.oneshot import Watcher
 
             printer = _Printer(config.base_topic)
             watcher = Watcher(config.mqtt.host, config.mqtt.port,

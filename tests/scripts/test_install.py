@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,62 @@ def test_uninstall_dry_run_keeps_config_unless_purge(tmp_path, host_untouched):
     purge = plan(run(UNINSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", PURGE="1"))
     assert f"rm -rf {tmp_path}/etc/nightcramp" in purge
     assert (tmp_path / "etc/nightcramp/config.toml").exists()
+
+
+def _staged_with_a_broker(destdir: Path, broker, device_id: str = "bed1") -> Path:
+    """An installation staged under ``destdir`` whose ``nightcramp`` runs this checkout, configured for ``broker``."""
+    import sys
+
+    bin_dir = destdir / "opt/nightcramp/venv/bin"
+    bin_dir.mkdir(parents=True)
+    wrapper = bin_dir / "nightcramp"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m service "$@"\n')
+    wrapper.chmod(0o755)
+    conf = destdir / "etc/nightcramp/config.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(f'[device]\nid = "{device_id}"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+                    f'[storage]\nstate_dir = "{destdir / "state"}"\n')
+    return conf
+
+
+def test_uninstall_takes_the_device_out_of_home_assistant(tmp_path, broker, host_untouched):
+    from service import config as cfg
+    from service.mqtt.client import MQTTBridge
+    from service.mqtt.outbox import Outbox
+    from support.mqtt_helpers import WAIT_S, EventSender, Subscriber
+
+    conf = _staged_with_a_broker(tmp_path, broker)
+    config = cfg.load(str(conf))
+    outbox = Outbox(tmp_path / "state", 100)
+    bridge = MQTTBridge(config, outbox, lambda c: None)
+    EventSender(bridge, config)  # announces the device, as the service does
+    bridge.start()
+    assert bridge.wait_connected(WAIT_S)
+    probe = Subscriber(broker.host, broker.port, ["homeassistant/#"])
+    assert probe.wait_for(lambda s: any(m.payload for m in s.messages))  # announced (live or retained)
+    probe.close()
+    bridge.stop()  # the uninstall stops the service first
+    outbox.close()
+    assert plan(run(UNINSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1")).count(
+        f"{tmp_path}/opt/nightcramp/venv/bin/nightcramp forget --config {conf}") == 1
+    gone = run(UNINSTALL, tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    assert "removed" in gone.stdout + gone.stderr
+    assert not (tmp_path / "opt/nightcramp/venv").exists()
+    fresh = Subscriber(broker.host, broker.port, ["homeassistant/#", "nightcramp/bed1/#"])
+    time.sleep(1.0)  # retained messages come right after the SUBACK: give them time to arrive
+    assert [m.topic for m in fresh.messages if m.payload] == []
+    fresh.close()
+
+
+def test_uninstall_goes_on_when_the_broker_is_unreachable(tmp_path, broker, host_untouched):
+    _staged_with_a_broker(tmp_path, broker)
+    broker.stop()
+    gone = run(UNINSTALL, tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    assert "nothing listens on" in gone.stderr and "could not take the device out of Home Assistant" in gone.stderr
+    assert "Traceback" not in gone.stderr
+    assert not (tmp_path / "opt/nightcramp/venv").exists()
 
 
 @pytest.mark.parametrize("prefix, message", [

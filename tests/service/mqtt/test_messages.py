@@ -1,4 +1,4 @@
-"""The pure message builders: topics, payloads and Home Assistant discovery."""
+"""The pure message builders: topics, availability, state, events, the morning log and errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from service import events as ev
 from service.mqtt import messages as msgs
-from support.mqtt_helpers import episode, make_config, stamped
+from support.mqtt_helpers import make_config, stamped
 from support import ROOT
 
 
@@ -37,55 +37,9 @@ def test_event_payload_carries_ids_wall_times_and_fields():
     assert p["intensity"] == 0.421 and p["room_temp_c"] == 17.25
 
 
-def test_event_payload_survives_numpy_and_nan_fields():
-    import numpy as np
-
-    s = stamped(ev.CRAMP_UPDATE, 5.0, "ep", intensity=np.float32(0.5), n=np.int64(3), bad=float("nan"))
-    p = json.loads(msgs.EpisodeTracker(topics(), ["leg"]).messages(s).outbox[0].payload)
-    assert p["intensity"] == 0.5 and p["n"] == 3 and p["bad"] is None
-
-
-def test_episode_life_is_frigate_like_with_before_and_after():
-    tracker = msgs.EpisodeTracker(topics(), ["leg"])
-    life = episode(1000.0, 1.0)
-    frigate, cramp_states = [], []
-    for s in life:
-        built = tracker.messages(s)
-        for m in built.outbox:
-            assert m.qos == 1 and not m.retain
-            if m.topic.endswith("/episode"):
-                frigate.append(json.loads(m.payload))
-        cramp_states += [m.payload for m in built.retained if m.topic == "nightcramp/bed1/cramp"]
-    assert [f["type"] for f in frigate] == ["start"] + ["update"] * 3 + ["end"]
-    assert len({f["episode_id"] for f in frigate}) == 1
-    assert frigate[0]["before"] is None
-    for prev, cur in zip(frigate, frigate[1:]):
-        assert cur["before"] == prev["after"]
-    end = frigate[-1]["after"]
-    assert end["end_time"] == life[-1].wall_time and end["start_time"] == life[0].wall_time
-    assert end["duration_s"] == 68.0 and end["room_temp_c"] == 17.2
-    assert end["onset_time"] == msgs.event_payload(topics(), life[0])["onset_time"]
-    assert cramp_states == ["ON", "OFF"]
-
-
-def test_duration_is_computed_from_onset_when_the_policy_gives_none():
-    tracker = msgs.EpisodeTracker(topics(), ["leg"])
-    tracker.messages(stamped(ev.CRAMP_START, 100.0, "e", onset=90.0))
-    built = tracker.messages(stamped(ev.CRAMP_UPDATE, 130.0, "e"))
-    assert json.loads(built.outbox[1].payload)["after"]["duration_s"] == 40.0
-
-
-def test_two_legs_get_their_own_cramp_topics():
-    tracker = msgs.EpisodeTracker(topics(), ["left", "right"])
-    initial = {m.topic: m.payload for m in tracker.initial_retained()}
-    assert initial == {"nightcramp/bed1/cramp": "OFF", "nightcramp/bed1/cramp/left": "OFF",
-                       "nightcramp/bed1/cramp/right": "OFF"}
-    on = {m.topic: m.payload for m in tracker.messages(stamped(ev.CRAMP_START, 1.0, "a", "right")).retained}
-    assert on["nightcramp/bed1/cramp"] == "ON" and on["nightcramp/bed1/cramp/right"] == "ON"
-    assert on["nightcramp/bed1/cramp/left"] == "OFF"
-    assert tracker.messages(stamped(ev.CRAMP_START, 2.0, "b", "left")).retained[0].payload == "ON"
-    off = {m.topic: m.payload for m in tracker.messages(stamped(ev.CRAMP_END, 3.0, "a", "right")).retained}
-    assert off["nightcramp/bed1/cramp"] == "ON" and off["nightcramp/bed1/cramp/right"] == "OFF"
+def test_availability_is_retained_online_or_offline():
+    assert msgs.availability(topics(), online=True) == msgs.Message("nightcramp/bed1/status", "online", 1, True)
+    assert msgs.availability(topics(), online=False) == msgs.Message("nightcramp/bed1/status", "offline", 1, True)
 
 
 def test_priorities_let_the_outbox_drop_updates_first():
@@ -118,60 +72,8 @@ def test_command_error_quotes_a_readable_excerpt():
     assert body["size"] == 100 and body["payload"].startswith("\\xff") and body["payload"].endswith("...")
 
 
-def _discovery(device_id, legs=("leg",)):
-    return msgs.discovery(topics(device_id), f"Bed {device_id}", list(legs), "1.2.3")
-
-
-def test_discovery_configs_are_complete_and_unique_across_devices():
-    one, two = _discovery("bed1"), _discovery("bed2", ("left", "right"))
-    unique_ids, discovery_topics = [], []
-    for m in one + two:
-        assert m.retain
-        cfg = json.loads(m.payload)
-        prefix, component, node_id, object_id, last = m.topic.split("/")
-        assert prefix == "homeassistant" and last == "config" and node_id in ("bed1", "bed2")
-        assert cfg["device"]["identifiers"] == [f"nightcramp_{node_id}"]
-        assert {"name", "model", "manufacturer", "sw_version"} <= set(cfg["device"])
-        discovery_topics.append(m.topic)
-        if component == "device_automation":
-            assert cfg["automation_type"] == "trigger" and cfg["topic"] == f"nightcramp/{node_id}/event"
-            continue
-        unique_ids.append(cfg["unique_id"])
-        assert node_id in cfg["unique_id"]
-        assert cfg["availability"][0]["topic"] == f"nightcramp/{node_id}/status"
-        for key in ("state_topic", "command_topic"):
-            if key in cfg:
-                assert cfg[key].startswith(f"nightcramp/{node_id}/")
-    assert len(unique_ids) == len(set(unique_ids))
-    assert len(discovery_topics) == len(set(discovery_topics))
-
-
-def test_discovery_offers_every_entity_the_issue_asks_for():
-    by_obj = {m.topic.split("/")[3]: (m.topic.split("/")[1], json.loads(m.payload))
-              for m in _discovery("bed2", ("left", "right"))}
-    assert by_obj["cramp"][0] == "binary_sensor" and by_obj["cramp_left"][0] == "binary_sensor"
-    assert by_obj["cramp_right"][1]["state_topic"] == "nightcramp/bed2/cramp/right"
-    assert by_obj["events"][0] == "event" and set(ev.EVENT_TYPES) <= set(by_obj["events"][1]["event_types"])
-    temp = by_obj["room_temperature"][1]
-    assert temp["device_class"] == "temperature" and temp["unit_of_measurement"] == "°C"
-    assert by_obj["last_night_cramps"][0] == "sensor"
-    assert by_obj["armed"][0] == "switch" and by_obj["armed"][1]["command_topic"] == "nightcramp/bed2/cmd/armed"
-    for button in ("acknowledge", "test_alert", "snooze", "false_alarm"):
-        assert by_obj[button][0] == "button"
-    assert by_obj["sensor_left"][1]["device_class"] == "problem"
-    triggers = {(c["type"], c["subtype"]) for comp, c in by_obj.values() if comp == "device_automation"}
-    assert triggers == {(t, leg) for t in msgs.TRIGGER_TYPES for leg in ("left", "right")}
-
-
-def test_discovery_removal_empties_every_config():
-    removal = msgs.discovery_removal(topics(), ["leg"])
-    assert {m.topic for m in removal} == {m.topic for m in _discovery("bed1")}
-    assert all(m.payload == b"" and m.retain for m in removal)
-
-
 def test_docs_examples_use_real_topics_and_event_types():
     import re
-    from pathlib import Path
 
     docs = ROOT / "docs" / "examples"
     t = topics("bedroom")

@@ -1,0 +1,109 @@
+"""Home Assistant MQTT discovery: the retained configs that announce one device, and their removal (pure).
+
+The application sets these on the bridge as retained messages before it starts
+(:func:`from_config`); the bridge sends them after every connect and whenever
+Home Assistant says ``online``.  ``nightcramp forget`` publishes
+:func:`discovery_removal` so an uninstalled device leaves no ghost behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from firmware import __version__
+from service import events as ev
+from service.mqtt.messages import OFF, OFFLINE, ON, ONLINE, SNOOZE_BUTTON_MINUTES, Message, Topics, json_payload
+
+#: Device triggers offered to Home Assistant's automation editor.
+TRIGGER_TYPES = (ev.CRAMP_START, ev.WARM_COMPRESS, ev.STRETCH_PROMPT)
+
+
+def from_config(config, sw_version: str = __version__) -> list[Message]:
+    """The configured device's discovery configs; none when ``mqtt.discovery`` is off."""
+    if not config.mqtt.discovery:
+        return []
+    legs = [s.name for s in config.accelerometer.sensors]
+    return discovery(Topics.from_config(config), config.device.name, legs, sw_version)
+
+
+def _device_block(topics: Topics, device_name: str, sw_version: str) -> dict[str, Any]:
+    return {
+        "identifiers": [f"nightcramp_{topics.device_id}"],
+        "name": device_name,
+        "model": "nightcramp leg-cramp alert",
+        "manufacturer": "nightcramp project",
+        "sw_version": sw_version,
+    }
+
+
+def _origin(sw_version: str) -> dict[str, str]:
+    return {"name": "nightcramp", "sw_version": sw_version}
+
+
+def _leg_label(leg: str, legs: Sequence[str]) -> str:
+    return "" if len(legs) == 1 else f" {leg}"
+
+
+def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version: str) -> list[Message]:
+    """Every Home Assistant discovery config of one device, retained.
+
+    Entities: cramp in progress (binary_sensor, one per leg too when two are
+    worn), events (event entity), room temperature, last night's cramp count,
+    snoozed-until (sensors), armed (switch), acknowledge, false alarm, snooze and
+    test alert (buttons), sensor problem per leg (binary_sensor), and device
+    triggers (cramp start, warm compress, stretch prompt) per leg.
+    """
+    device = _device_block(topics, device_name, sw_version)
+    avail = [{"topic": topics.status, "payload_available": ONLINE, "payload_not_available": OFFLINE}]
+    origin = _origin(sw_version)
+    out: list[Message] = []
+
+    def entity(component: str, object_id: str, name: str, **options: Any) -> None:
+        cfg = {"name": name, "unique_id": topics.unique_id(object_id), "device": device, "origin": origin,
+               "availability": avail, **options}
+        out.append(Message(topics.discovery(component, object_id), json_payload(cfg), qos=1, retain=True))
+
+    entity("binary_sensor", "cramp", "Cramp", state_topic=topics.cramp, payload_on=ON, payload_off=OFF,
+           icon="mdi:human-handsdown")
+    if len(legs) > 1:
+        for leg in legs:
+            entity("binary_sensor", f"cramp_{leg}", f"Cramp {leg}", state_topic=topics.cramp_leg(leg),
+                   payload_on=ON, payload_off=OFF, icon="mdi:human-handsdown")
+    entity("event", "events", "Events", state_topic=topics.event, event_types=list(ev.EVENT_TYPES),
+           icon="mdi:bell-ring")
+    entity("sensor", "room_temperature", "Room temperature", state_topic=topics.temperature,
+           value_template="{{ value_json.temperature_c }}", device_class="temperature",
+           unit_of_measurement="°C", state_class="measurement", suggested_display_precision=1)
+    entity("sensor", "last_night_cramps", "Last night's cramps", state_topic=topics.state,
+           value_template="{{ value_json.last_night_cramps }}", icon="mdi:counter")
+    entity("sensor", "snoozed_until", "Snoozed until", state_topic=topics.state, device_class="timestamp",
+           value_template="{{ value_json.snoozed_until or None }}", icon="mdi:alarm-snooze")
+    entity("switch", "armed", "Armed", state_topic=topics.state, command_topic=topics.command_named("armed"),
+           value_template="{{ 'ON' if value_json.armed else 'OFF' }}", payload_on=ON, payload_off=OFF,
+           state_on=ON, state_off=OFF, icon="mdi:shield-check")
+    for object_id, name, icon, press in (
+        ("acknowledge", "Acknowledge", "mdi:check-circle", "PRESS"),
+        ("false_alarm", "False alarm", "mdi:close-circle", "PRESS"),
+        ("snooze", f"Snooze {SNOOZE_BUTTON_MINUTES} min", "mdi:alarm-snooze", str(SNOOZE_BUTTON_MINUTES)),
+        ("test_alert", "Test alert", "mdi:bell-check", "PRESS"),
+    ):
+        entity("button", object_id, name, command_topic=topics.command_named(object_id), payload_press=press,
+               icon=icon)
+    for leg in legs:
+        entity("binary_sensor", f"sensor_{leg}", f"Sensor{_leg_label(leg, legs)}", state_topic=topics.state,
+               device_class="problem", entity_category="diagnostic",
+               value_template=f"{{{{ 'OFF' if value_json.sensors.get('{leg}', 'ok') == 'ok' else 'ON' }}}}",
+               payload_on=ON, payload_off=OFF)
+    for leg in legs:
+        for trigger in TRIGGER_TYPES:
+            object_id = f"{trigger}_{leg}"
+            cfg = {"automation_type": "trigger", "topic": topics.event, "type": trigger, "subtype": leg,
+                   "value_template": "{{ value_json.event_type }}:{{ value_json.leg }}",
+                   "payload": f"{trigger}:{leg}", "device": device, "origin": origin}
+            out.append(Message(topics.discovery("device_automation", object_id), json_payload(cfg), qos=1, retain=True))
+    return out
+
+
+def discovery_removal(topics: Topics, legs: Sequence[str]) -> list[Message]:
+    """Empty retained payloads on every discovery topic of the device: Home Assistant deletes the entities."""
+    return [Message(m.topic, b"", qos=1, retain=True) for m in discovery(topics, "", legs, "")]
