@@ -488,7 +488,7 @@ class Service:
         self.clock: Clock = SystemClock()
         self.samplers: list = []
         self.thermometer = None
-        self.bus = None
+        self.hardware = None
         self.store = None
         self.outbox = None
         self.publisher = None
@@ -512,51 +512,19 @@ class Service:
         self._sink(("command", cmd))
 
     def _open_hardware(self) -> None:
-        from firmware.acquisition import Sampler
-        from firmware.probe import open_accelerometer
-        from firmware.thermometer import Thermometer, open_thermometer
+        from service.app.hardware import open_hardware
+        from service.sim.world import SimOptions
 
-        acc = self.config.accelerometer
         opts = self.options
+        simulate = None
         if opts.simulate:
-            from service.sim.world import build_world
-
-            self.world = build_world(self.config, seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
-                                     sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate)
-            self.clock = self.world.clock
-            self.bus = self.world.bus
-            bus_label = "the emulated I2C bus"
-        else:
-            try:
-                from smbus2 import SMBus
-
-                from firmware.bus import LockedBus
-
-                # One SMBus shared by every sampler and the thermometer: one transaction at a time.
-                self.bus = LockedBus(SMBus(acc.i2c_bus))
-            except (FileNotFoundError, PermissionError, OSError) as exc:
-                raise NightcrampError(
-                    f"cannot open /dev/i2c-{acc.i2c_bus}: {getattr(exc, 'strerror', None) or exc}. Enable I2C "
-                    "(sudo raspi-config nonint do_i2c 0, then reboot), check the user is in the i2c group, "
-                    "or try `nightcramp run --simulate`; `nightcramp doctor` checks all of this") from None
-            bus_label = f"/dev/i2c-{acc.i2c_bus}"
-        taken: list[int] = []
-        for sensor in acc.sensors:
-            driver = open_accelerometer(self.bus, sensor.chip, sensor.address, acc.rate_hz, acc.range_g,
-                                        exclude=taken, require=False, bus_label=bus_label,
-                                        sleep=self.clock.sleep)
-            taken.append(driver.address)
-            self.samplers.append(Sampler(driver, self._sink, self.clock, leg=sensor.name,
-                                         drain_interval_s=acc.drain_interval_s, fault_after_s=acc.fault_after_s,
-                                         stuck_after_s=acc.stuck_after_s))
-        temp = self.config.temperature
-        try:
-            thermo = open_thermometer(self.bus, temp.sensor, temp.address, temp.w1_devices, clock=self.clock)
-        except NightcrampError as exc:
-            log.error("room thermometer: %s; running without room temperature", exc)
-            thermo = None
-        if thermo is not None:
-            self.thermometer = Thermometer(thermo, self._sink, self.clock, interval_s=temp.interval_s)
+            simulate = SimOptions(seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
+                                  sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate)
+        self.hardware = open_hardware(self.config, simulate, self._sink)
+        self.world = self.hardware.world
+        self.clock = self.hardware.clock
+        self.samplers = self.hardware.samplers
+        self.thermometer = self.hardware.thermometer
 
     def _open_mqtt(self) -> None:
         if not self.config.mqtt.host:
@@ -604,10 +572,7 @@ class Service:
         if self.publisher is not None:
             self.publisher.start()
         if not self.options.simulate:  # simulated hardware is stepped by run(), not by threads
-            for sampler in self.samplers:
-                sampler.start()
-            if self.thermometer is not None:
-                self.thermometer.start()
+            self.hardware.start()
         # Every pass counts, failed ones too: an unplugged sensor is a sensor_fault, not a hang to restart.
         self.watchdog = sdnotify.Watchdog({s.leg: (lambda s=s: s.stats.drains + s.stats.errors)
                                            for s in self.samplers})
@@ -710,10 +675,8 @@ class Service:
             sdnotify.reloading()  # the re-executed process sends READY=1 again
         else:
             sdnotify.stopping("stopping")
-        for sampler in self.samplers:
-            sampler.stop()
-        if self.thermometer is not None:
-            self.thermometer.stop()
+        if self.hardware is not None:
+            self.hardware.stop()
         if self.watchdog is not None:
             self.watchdog.stop()
         if self.core is not None:
@@ -727,11 +690,8 @@ class Service:
             self.store.close("stopped")
         if self.outbox is not None:
             self.outbox.close()
-        if self.bus is not None:
-            try:
-                self.bus.close()
-            except OSError:
-                pass
+        if self.hardware is not None:
+            self.hardware.close()
         log.info("nightcramp stopped")
 
 
