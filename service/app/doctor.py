@@ -521,8 +521,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """``nightcramp doctor [--simulate] [--config F]``: 0 when nothing FAILs, 1 otherwise."""
     who = service_identity()
     if not args.verbose:
-        # The drivers log each chip they set up; the report below says it better.
+        # The drivers (and the simulated world) log each chip they set up; the report below says it better.
         logging.getLogger("firmware").setLevel(logging.WARNING)
+        logging.getLogger("service.sim").setLevel(logging.WARNING)
     report = run_checks(args.config, simulate=args.simulate, who=who)
     out = sys.stdout
     out.write(f"nightcramp doctor (checking as user {who.name}"

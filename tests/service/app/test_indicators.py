@@ -96,3 +96,32 @@ def test_local_buzzer_when_no_broker_acknowledges(state_dir, mock_factory):
         assert service.gpio.alerting
     finally:
         service.stop()
+
+
+def test_the_buzzer_sounds_while_a_test_alert_or_a_local_alarm_wants_it(mock_factory):
+    """Indicators alone, on MockFactory pins, with core-clock times: every deadline is checked in the periodic pass."""
+    from firmware.gpio import Peripherals
+    from service.app.indicators import Indicators
+
+    with Peripherals(led_pin=27, buzzer_pin=22) as gpio:
+        lights = Indicators(gpio, local_alert_after_s=30.0, has_broker=True)
+        lights.test_alert(100.0)
+        assert gpio.alerting
+        lights.check(100.0 + TEST_BUZZ_S - 0.1, alerting=False, delivered=lambda event_id: False)
+        assert gpio.alerting
+        lights.check(100.0 + TEST_BUZZ_S, alerting=False, delivered=lambda event_id: False)
+        assert not gpio.alerting  # the test alert is over
+
+        lights.test_alert(200.0)
+        lights.cramp_alert("e1", 170.0)  # raised 30 s before, never confirmed by the broker
+        lights.check(201.0, alerting=True, delivered=lambda event_id: False)
+        lights.check(200.0 + TEST_BUZZ_S + 1.0, alerting=True, delivered=lambda event_id: False)
+        assert gpio.alerting  # the alarm goes on after the test alert's end
+        lights.check(260.0, alerting=False, delivered=lambda event_id: False)
+        assert not gpio.alerting  # the cramp alert ended (acknowledged)
+
+        lights.cramp_alert("e2", 300.0)
+        lights.check(331.0, alerting=True, delivered=lambda event_id: event_id == "e2")
+        assert not gpio.alerting  # the broker confirmed it: nothing sounds locally
+        lights.show(sensors_ok=False, alerting=True, in_window=True, armed=True)
+        assert gpio.state == "sensor_fault"
