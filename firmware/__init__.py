@@ -3,4 +3,4 @@
 Nothing in this package imports :mod:`service`; data flows up from here.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package version (pyproject.toml reads it from here)

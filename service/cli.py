@@ -156,15 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    logsetup.setup(getattr(args, "verbose", 0))
+    logsetup.setup(args.verbose)
     module_name, func_name = COMMANDS[args.command].split(":")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as exc:
-        log.debug("cannot load %s", COMMANDS[args.command], exc_info=True)
-        print(f"nightcramp {args.command}: not available in this build ({exc})", file=sys.stderr)
-        return EXIT_FAILURE
-    try:
         return int(func(args) or 0)
     except ConfigError as exc:
         for problem in exc.problems:

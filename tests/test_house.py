@@ -285,8 +285,6 @@ def test_only_service_mqtt_imports_paho():
     assert not problems, _report(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="the hardware factory service/app/hardware.py is being written; until then "
-                   "daemon.py, doctor.py and recording/capture.py each open SMBus themselves")
 def test_only_the_hardware_factory_opens_an_smbus():
     problems = smbus_outside_factory(ROOT)
     assert not problems, _report(problems)

@@ -26,12 +26,16 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from firmware.clock import SystemClock
 from firmware.errors import ConfigError, NightcrampError
+from service.app.hardware import open_hardware
+from service.sim.world import SimOptions
 
 log = logging.getLogger(__name__)
 
@@ -434,46 +438,6 @@ def check_unit() -> Result:
                   fix="journalctl -u nightcramp -n 50 shows why; sudo systemctl restart nightcramp")
 
 
-# ---------------------------------------------------------------- the emulated rig
-
-
-def _emulated_hardware(config, stack: ExitStack):
-    """An emulated bus with the configured accelerometers and thermometer, and a 1-wire directory."""
-    from firmware.clock import SystemClock
-    from firmware.emulated.rig import ChipSpec, build_rig
-
-    clock = SystemClock()
-    specs = [ChipSpec("mpu6050" if leg.chip == "auto" else leg.chip, leg.address)
-             for leg in config.accelerometer.sensors]
-    bus = build_rig(clock, specs)
-    w1_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="nightcramp-w1-"))
-    room = (lambda t: EMULATED_ROOM_C)
-    sensor = config.temperature.sensor
-    if sensor in ("auto", "bme280", "bmp280"):
-        from firmware.emulated.bme280 import EmulatedBME280
-
-        bus.attach(config.temperature.address or 0x76, EmulatedBME280(clock, room))
-    elif sensor == "sht3x":
-        from firmware.emulated.sht3x import EmulatedSHT3x
-
-        bus.attach(config.temperature.address or 0x44, EmulatedSHT3x(clock, room))
-    elif sensor == "tmp102":
-        from firmware.emulated.tmp102 import EmulatedTMP102
-
-        bus.attach(config.temperature.address or 0x48, EmulatedTMP102(clock, room))
-    elif sensor == "ds18b20":
-        from firmware.emulated.ds18b20 import EmulatedDS18B20
-
-        EmulatedDS18B20(w1_dir, clock, room)
-    return bus, w1_dir
-
-
-def _open_bus(bus_number: int):
-    from smbus2 import SMBus
-
-    return SMBus(bus_number)
-
-
 # ---------------------------------------------------------------- running
 
 
@@ -503,11 +467,12 @@ def run_checks(config_path: str | None, simulate: bool = False, broker_timeout_s
     bus_number = config.accelerometer.i2c_bus
 
     with ExitStack() as stack:
+        bus = None
         if simulate:
-            bus, w1_dir = _emulated_hardware(config, stack)
+            hardware = stack.enter_context(open_hardware(config, SimOptions(cramps=0, room_c=EMULATED_ROOM_C),
+                                                         clock=SystemClock()))
+            bus, w1_dir = hardware.bus, hardware.w1_devices
             report.add(Result(NA, "i2c enabled", f"emulated I2C bus {bus_number} (--simulate)"))
-            from gpiozero.pins.mock import MockFactory, MockPWMPin
-
             pin_factory = MockFactory(pin_class=MockPWMPin)
             stack.callback(pin_factory.close)
         else:
@@ -516,11 +481,10 @@ def run_checks(config_path: str | None, simulate: bool = False, broker_timeout_s
             node_results = check_i2c_device(bus_number, who, dev_dir)
             report.add(node_results)
             report.add(check_groups(who, gpio_wanted))
-            bus = None
             if all(r.status == OK for r in node_results):
                 try:
-                    bus = stack.enter_context(_open_bus(bus_number))
-                except (OSError, ImportError) as exc:
+                    bus = stack.enter_context(open_hardware(config)).bus
+                except NightcrampError as exc:
                     report.add(Result(FAIL, "i2c open", f"cannot open I2C bus {bus_number}: {exc}",
                                       fix=I2C_ENABLE_HINT))
         if not simulate and service_active():
@@ -556,13 +520,14 @@ def format_result(result: Result) -> str:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """``nightcramp doctor [--simulate] [--config F]``: 0 when nothing FAILs, 1 otherwise."""
     who = service_identity()
-    if not getattr(args, "verbose", 0):
-        # The drivers log each chip they set up; the report below says it better.
+    if not args.verbose:
+        # The drivers (and the simulated world) log each chip they set up; the report below says it better.
         logging.getLogger("firmware").setLevel(logging.WARNING)
-    report = run_checks(args.config, simulate=getattr(args, "simulate", False), who=who)
+        logging.getLogger("service.sim").setLevel(logging.WARNING)
+    report = run_checks(args.config, simulate=args.simulate, who=who)
     out = sys.stdout
     out.write(f"nightcramp doctor (checking as user {who.name}"
-              + (", emulated hardware" if getattr(args, "simulate", False) else "") + ")\n")
+              + (", emulated hardware" if args.simulate else "") + ")\n")
     for result in report.results:
         out.write(format_result(result) + "\n")
     fails = sum(r.status == FAIL for r in report.results)

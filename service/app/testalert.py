@@ -20,7 +20,7 @@ WAIT_S = 5.0
 
 def cmd_test_alert(args: argparse.Namespace) -> int:
     """Exit 0 when the service answered, 1 when it did not, 2 when no broker is configured."""
-    config = cfg.load(getattr(args, "config", None))
+    config = cfg.load(args.config)
     if not config.mqtt.host:
         print("test-alert: no MQTT broker configured (set mqtt.host in the configuration); "
               "a test alert needs the broker to reach the running service", file=sys.stderr)

@@ -138,7 +138,7 @@ def cmd_demo(args) -> int:
                               [config.base_topic + "/#", config.mqtt.discovery_prefix + "/#"], printer)
             watcher.wait_subscribed(5.0)
         nw = NightWindow.from_config(config.night)
-        lo, hi = nw.bounds(nw.night_of(last_night_start(nw, datetime.now(nw.tz))))  # the night simworld plays
+        lo, hi = nw.bounds(nw.night_of(last_night_start(nw, datetime.now(nw.tz))))  # the night the simulated world plays
         night_s = (hi - lo).total_seconds()
         speed = night_s / args.seconds
         print(f"nightcramp demo: simulating the night {lo:%H:%M}-{hi:%H:%M} ({night_s / 3600:.1f} h) at "

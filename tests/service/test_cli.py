@@ -20,6 +20,19 @@ def test_version():
     assert out.stdout.startswith("nightcramp ")
 
 
+def test_the_version_is_written_once():
+    """pyproject.toml reads the version from firmware.__version__, which --version prints."""
+    import tomllib
+    from pathlib import Path
+
+    from firmware import __version__
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "firmware.__version__"}
+    assert run_cli("--version").stdout.strip() == f"nightcramp {__version__}"
+
+
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_subcommand_has_help(command):
     out = run_cli(command, "--help")

@@ -6,12 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from service.mqtt import commands as cmds
 from service.app.daemon import RunOptions, Service
-from service.mqtt.messages import Topics
 from service.pipeline.nightwindow import NightWindow
 from service.night.store import NightStore
-from support.mqtt_helpers import Subscriber, make_config, wait_until
+from support.mqtt_helpers import Subscriber, make_config
 
 NIGHT = '[night]\nstart = "22:00"\nend = "23:30"\ntimezone = "Europe/Berlin"\n'
 
@@ -144,62 +142,3 @@ def test_unplugged_sensor_raises_fault_and_recovers(broker, state_dir, night_con
         assert 10 <= faults[0].duration_s <= 400
     finally:
         store.close()
-
-
-def test_commands_from_mqtt_reach_the_core(broker, night_config):
-    """Disarm over MQTT: the next cramp is recorded but nobody is alerted."""
-    topics = Topics.from_config(night_config)
-    service = Service(night_config, RunOptions(simulate=True, speed=1e9, seed=3, cramps=1, duration_s=60))
-    service.start()
-    try:
-        assert service.publisher.wait_connected(10)
-        service.run()
-        from support.mqtt_helpers import publisher
-
-        pub = publisher(broker.host, broker.port)
-        pub.publish(topics.command_named(cmds.DISARM), b"PRESS", qos=1).wait_for_publish(5)
-        pub.publish(topics.command_named(cmds.SNOOZE), b"not a number", qos=1).wait_for_publish(5)
-        pub.disconnect()
-        assert wait_until(lambda: service.queue.qsize() > 0, 10)
-        service.options.duration_s = 60
-        service.run()
-        assert service.core.armed is False
-    finally:
-        service.stop()
-
-
-def test_clean_stop_mid_episode_ends_it(broker, night_config):
-    """SIGTERM during a cramp: the episode is ended (cramp OFF) before the service says offline."""
-    base = night_config.base_topic
-    sub = Subscriber(broker.host, broker.port, topics=(f"{base}/#",))
-    try:
-        service = run_night(night_config, seed=3, cramps=1, duration_s=420)
-        onset, end = service.world.episodes()["leg"][0]
-        assert onset < 420 < end  # stopped in the middle of the cramp
-        assert sub.wait_for(lambda s: any(e["type"] == "cramp_end" for e in events_of(s, base)), 10)
-        kinds = [e["type"] for e in events_of(sub, base) if e["type"] in ("cramp_start", "cramp_end")]
-        assert kinds == ["cramp_start", "cramp_end"]
-        assert sub.wait_for(lambda s: s.on(f"{base}/cramp") and s.on(f"{base}/cramp")[-1].payload == b"OFF", 10)
-    finally:
-        sub.close()
-
-
-def test_local_buzzer_when_no_broker_acknowledges(state_dir, mock_factory):
-    """The broker is unreachable: within a few seconds of the alert the buzzer and LED sound locally."""
-    from support.brokers import free_port
-
-    config = make_config(None, state_dir, extra=NIGHT + "[gpio]\nbuzzer_pin = 22\nled_pin = 27\n",
-                         mqtt_extra=f'host = "127.0.0.1"\nport = {free_port()}')
-    service = Service(config, RunOptions(simulate=True, speed=1e9, seed=3, cramps=1, duration_s=300))
-    service.start()
-    try:
-        service.run()  # quiet until the cramp
-        buzzer = mock_factory.pin(22)
-        assert not any(state for _, state in buzzer.states)
-        service.options.duration_s = 100  # the cramp starts at 326 s; its alert is raised ~11 s later
-        service.run()
-        assert service.core.stats.events.get("cramp_start") == 1
-        assert wait_until(lambda: any(state for _, state in buzzer.states), 5), "the buzzer never sounded"
-        assert service.gpio.alerting
-    finally:
-        service.stop()

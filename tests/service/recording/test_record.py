@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import numpy as np
 
-from firmware.clock import ManualClock
+from firmware.clock import ManualClock, SystemClock
+from firmware.emulated.bme280 import EmulatedBME280
 from firmware.emulated.rig import ChipSpec, build_rig
 from service import config as cfg
 from service.cli import main
@@ -71,3 +74,67 @@ def test_no_i2c_bus_is_a_clear_failure(tmp_path, capsys):
     assert main(["record", "-o", str(tmp_path / "x.csv"), "--seconds", "1", "--config", str(conf)]) == 1
     err = capsys.readouterr().err
     assert "/dev/i2c-97" in err and "raspi-config" in err and "Traceback" not in err
+
+
+class CrossingBus:
+    """The emulated wire, noting every transaction another thread entered before the first one ended.
+
+    smbus2's ``SMBus`` selects the chip and transfers in two ioctls, so two
+    threads inside one at once is the crossed transfer ``LockedBus`` prevents.
+    The thermometer's transactions are slow here, so a sampler drain (every
+    50 ms) tries to come in while one is under way.
+    """
+
+    THERMOMETER_HOLD_S = 0.1
+
+    def __init__(self, wire):
+        self.wire = wire
+        self.inside: set[str] = set()
+        self.users: set[str] = set()
+        self.crossed: list[tuple[str, set[str]]] = []
+        self._lock = threading.Lock()
+
+    def _transaction(self, method: str, *args):
+        me = threading.current_thread().name
+        with self._lock:
+            if self.inside:
+                self.crossed.append((me, set(self.inside)))
+            self.inside.add(me)
+            self.users.add(me)
+        try:
+            if me == "thermometer":
+                time.sleep(self.THERMOMETER_HOLD_S)
+            return getattr(self.wire, method)(*args)
+        finally:
+            with self._lock:
+                self.inside.discard(me)
+
+    def read_byte_data(self, *args):
+        return self._transaction("read_byte_data", *args)
+
+    def write_byte_data(self, *args):
+        return self._transaction("write_byte_data", *args)
+
+    def read_i2c_block_data(self, *args):
+        return self._transaction("read_i2c_block_data", *args)
+
+    def write_i2c_block_data(self, *args):
+        return self._transaction("write_i2c_block_data", *args)
+
+    def i2c_rdwr(self, *args):
+        return self._transaction("i2c_rdwr", *args)
+
+    def close(self):
+        self.wire.close()
+
+
+def test_sampler_and_thermometer_threads_never_cross_on_the_bus(tmp_path):
+    """The leg's sampler and the room thermometer read on threads of their own: one transaction at a time."""
+    wire = build_rig(SystemClock(), [ChipSpec("mpu6050", 0x68)])
+    wire.attach(0x76, EmulatedBME280(SystemClock(), lambda t: 19.5))
+    bus = CrossingBus(wire)
+    config = cfg.parse("[accelerometer]\ndrain_interval_s = 0.05\n")
+    summary = record(config, str(tmp_path / "strap.csv"), 2.0, bus=bus)
+    assert {"sampler-leg", "thermometer"} <= bus.users  # both threads used the bus
+    assert summary["temps"] >= 1 and summary["rows"] > 0
+    assert bus.crossed == []

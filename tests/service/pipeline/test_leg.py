@@ -1,0 +1,100 @@
+"""One leg's pipeline fed drain-sized batches of an independent synthetic night (support/synth.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service import config as cfg
+from service import events as ev
+from service.pipeline.leg import DETECT_BATCH_S, LegOutput, LegPipeline, SampleBuffer
+from support.synth import Scene
+
+CRAMP_AT, CRAMP_S = 60.0, 40.0
+DRAIN_S = 0.5
+
+
+def leg() -> LegPipeline:
+    config = cfg.Config()
+    return LegPipeline("left", config.detection, config.prompts)
+
+
+def drains(t: np.ndarray, a: np.ndarray, every_s: float = DRAIN_S):
+    """(t, accel_g) in FIFO-drain-sized pieces, as the sampler delivers them."""
+    edges = np.arange(t[0], t[-1] + every_s, every_s)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        keep = (t >= lo) & (t < hi)
+        if keep.any():
+            yield t[keep], a[keep]
+
+
+def feed_all(pipeline: LegPipeline, t, a) -> LegOutput:
+    out = LegOutput()
+    for tt, aa in drains(t, a):
+        out.add(pipeline.feed(tt, aa))
+    return out
+
+
+def test_a_cramp_gives_an_alert_prompts_and_an_end_and_every_minute_is_summarised():
+    scene = Scene(240.0, seed=4)
+    scene.cramp(CRAMP_AT, CRAMP_S)
+    t, a = scene.sample(rate_hz=50.0)
+    pipeline = leg()
+    out = feed_all(pipeline, t, a).add(pipeline.close_night())
+    types = [e.type for e in out.events]
+    assert types.count(ev.CRAMP_START) == 1 and types.count(ev.CRAMP_END) == 1
+    start = next(e for e in out.events if e.type == ev.CRAMP_START)
+    assert CRAMP_AT - 2.0 <= start.t <= CRAMP_AT + 20.0  # the scoring rule of docs/signals.md
+    assert all(e.leg == "left" for e in out.events)
+    assert [m.t_start for m in out.minutes] == [0.0, 60.0, 120.0, 180.0]
+    assert not pipeline.alerting and pipeline.episode_id is None
+
+
+def test_the_detector_is_fed_about_once_a_second_not_every_drain():
+    pipeline = leg()
+    t = np.arange(0.0, 0.5, 0.02)
+    a = np.tile([0.0, 0.0, 1.0], (t.size, 1))
+    pipeline.feed(t, a)
+    pipeline.feed(t + 0.5, a)
+    assert 0 < pipeline.to_detector.span_s() < DETECT_BATCH_S  # two drains, 0.98 s of samples, wait
+    pipeline.feed(t + 1.0, a)
+    assert pipeline.to_detector.span_s() == 0.0  # more than a second's worth was handed on at once
+    assert DETECT_BATCH_S == 1.0
+
+
+def test_samples_before_the_window_opened_are_dropped():
+    pipeline = leg()
+    t = np.arange(0.0, 0.5, 0.02)
+    pipeline.feed(t, np.tile([0.0, 0.0, 1.0], (t.size, 1)))
+    pipeline.open_night()
+    assert pipeline.to_detector.take() is None
+
+
+def test_a_stop_mid_cramp_ends_the_episode():
+    scene = Scene(90.0, seed=4)
+    scene.cramp(CRAMP_AT, CRAMP_S)
+    t, a = scene.sample(rate_hz=50.0)
+    pipeline = leg()
+    out = feed_all(pipeline, t, a)
+    assert pipeline.alerting
+    stopped = pipeline.stop()
+    assert [e.type for e in stopped.events][-1] == ev.CRAMP_END
+    assert stopped.minutes  # the minute in progress is completed
+    assert not pipeline.alerting and ev.CRAMP_START in [e.type for e in out.events]
+
+
+def test_sensor_state_changes_are_reported_once():
+    pipeline = leg()
+    assert pipeline.set_sensor_ok(True) is False
+    assert pipeline.set_sensor_ok(False) is True
+    assert pipeline.set_sensor_ok(False) is False and not pipeline.sensor_ok
+
+
+def test_sample_buffer_joins_batches_in_order():
+    buf = SampleBuffer()
+    assert buf.take() is None and buf.span_s() == 0.0
+    buf.add(np.array([0.0, 0.5]), np.zeros((2, 3)))
+    buf.add(np.array([1.0, 1.5]), np.ones((2, 3)))
+    assert buf.span_s() == 1.5
+    t, a = buf.take()
+    assert list(t) == [0.0, 0.5, 1.0, 1.5] and a.shape == (4, 3) and a[2, 0] == 1.0
+    assert buf.take() is None
