@@ -53,7 +53,7 @@ def simulated_source(chip: str, seconds: float, t_origin: float, seed: int = 0):
     None when the simulator is unavailable: the chip then feeds itself a still sensor with its noise.
     """
     try:
-        from service.sim.simulate import night_source
+        from service.sim.render import night_source
     except ImportError:
         return None
     try:

@@ -21,7 +21,8 @@ from firmware.emulated.bme280 import EmulatedBME280
 from firmware.emulated.bus import EmulatedBus
 from firmware.emulated.rig import ChipSpec, build_rig, default_address
 from service.pipeline.nightwindow import NightWindow
-from service.sim.simulate import NightSource, make_night
+from service.sim.night import make_night
+from service.sim.render import NightSource
 
 log = logging.getLogger(__name__)
 
