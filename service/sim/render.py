@@ -18,74 +18,18 @@ and memory stays bounded.  Units: seconds, g, C.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from firmware.accelerometer import RANGES_G
+from firmware.chipdata import ChipData, chip_data
 from firmware.errors import ConfigError
 from service.recording.format import Labels
 from service.sim.movements import up_vector
 from service.sim.night import Timeline, make_night
 
 RATE_MIN_HZ, RATE_MAX_HZ = 20.0, 200.0
-
-
-# --------------------------------------------------------------------------- sensor models
-
-
-@dataclass(frozen=True)
-class SensorModel:
-    """Noise, resolution and range of one accelerometer chip.
-
-    ``noise_density_g`` is per axis in g/sqrt(Hz); the chips' digital filters
-    scale with the output data rate, so the noise bandwidth is taken as the
-    equivalent noise bandwidth of a filter at ODR/2 (pi/2 * ODR/2).
-    ``lsb_g`` maps a full-scale range in g to the size of one output step.
-    """
-
-    name: str
-    noise_density_g: tuple[float, float, float]
-    lsb_by_range: dict
-    ranges_g: tuple[int, ...] = (2, 4, 8)
-
-    def lsb_g(self, range_g: float) -> float:
-        return float(self.lsb_by_range[int(range_g)])
-
-    def bandwidth_hz(self, rate_hz: float) -> float:
-        """-3 dB bandwidth of the chip's filter at this output data rate (about ODR/2)."""
-        return 0.5 * rate_hz
-
-    def noise_std_g(self, rate_hz: float) -> np.ndarray:
-        """Per-axis noise standard deviation in g at ``rate_hz``."""
-        return np.asarray(self.noise_density_g) * math.sqrt(math.pi / 2.0 * self.bandwidth_hz(rate_hz))
-
-    def quantise(self, accel_g: np.ndarray, range_g: float) -> np.ndarray:
-        """Round to the output step and clip to the range, as the chip's registers do."""
-        lsb = self.lsb_g(range_g)
-        counts = np.round(np.asarray(accel_g) / lsb)
-        top = math.floor(range_g / lsb + 1e-9)
-        return np.clip(counts, -top, top - 1) * lsb
-
-
-SENSORS: dict[str, SensorModel] = {
-    # MPU-6050 product spec rev 3.4, section 6.2: noise power spectral density
-    # 400 ug/sqrt(Hz); sensitivity 16384/8192/4096 LSB/g at +-2/4/8 g.
-    "mpu6050": SensorModel("mpu6050", (400e-6, 400e-6, 400e-6), {2: 2 / 32768, 4: 4 / 32768, 8: 8 / 32768}),
-    # ADXL345 datasheet rev E, table 1: noise 0.75 LSB rms (x, y) and 1.1 LSB
-    # rms (z) at 100 Hz ODR with 3.9 mg/LSB full resolution -> ~330/480 ug/sqrt(Hz).
-    "adxl345": SensorModel("adxl345", (330e-6, 330e-6, 480e-6), {2: 0.0039, 4: 0.0039, 8: 0.0039}),
-    # LIS3DH datasheet DocID17530 rev 2, table 4: noise density 220 ug/sqrt(Hz);
-    # high-resolution (12-bit) sensitivity 1/2/4 mg/digit at +-2/4/8 g.
-    "lis3dh": SensorModel("lis3dh", (220e-6, 220e-6, 220e-6), {2: 0.001, 4: 0.002, 8: 0.004}),
-}
-
-
-def sensor_model(name: str) -> SensorModel:
-    try:
-        return SENSORS[name]
-    except KeyError:
-        raise ConfigError(f"unknown sensor {name!r}: choose one of {', '.join(SENSORS)}") from None
 
 
 # --------------------------------------------------------------------------- the renderer
@@ -95,20 +39,20 @@ class NightSource:
     """Renders a :class:`Timeline` into acceleration in the sensor frame (g), for any span, on demand.
 
     A sample source for emulated chips (``source(t0, n, rate_hz)``, see
-    docs/CONTRACTS.md): the chip quantises and clips; this object gives the
+    :mod:`firmware.emulated.accelchip`): the chip quantises and clips; this object gives the
     true acceleration (gravity + movement), filtered by the chip's anti-alias
     filter at the requested rate (``antialias``) and, with ``noise`` (the
-    default: real chips are never noise-free), the sensor model's white noise.
+    default: real chips are never noise-free), the chip's white noise (firmware/chipdata.py).
     ``t_origin`` is the source clock's time at the start of the night (an
     emulated chip calls with monotonic-clock times).  Noise is drawn from a
     generator keyed by the seed and the first sample index, so the same call
     gives the same samples.  Only events overlapping the span are rendered.
     """
 
-    def __init__(self, timeline: Timeline, sensor: str | SensorModel = "mpu6050", *, noise: bool = True,
+    def __init__(self, timeline: Timeline, sensor: str | ChipData = "mpu6050", *, noise: bool = True,
                  antialias: bool = True, t_origin: float = 0.0, mount: np.ndarray | None = None):
         self.timeline = timeline
-        self.sensor = sensor if isinstance(sensor, SensorModel) else sensor_model(sensor)
+        self.sensor = sensor if isinstance(sensor, ChipData) else chip_data(sensor)
         self.noise = noise
         self.antialias = antialias
         self.t_origin = float(t_origin)
@@ -197,23 +141,24 @@ def check_rate(rate_hz: float) -> float:
     return rate_hz
 
 
-def check_range(model: SensorModel, range_g) -> int:
-    if range_g not in model.ranges_g:
-        raise ConfigError(f"range must be one of {', '.join(map(str, model.ranges_g))} g, got {range_g}")
+def check_range(chip: ChipData, range_g) -> int:
+    """``range_g`` if the drivers configure it and the chip has it; else a :class:`ConfigError`."""
+    ranges = [r for r in RANGES_G if r in chip.ranges_g]
+    if range_g not in ranges:
+        raise ConfigError(f"range must be one of {', '.join(map(str, ranges))} g, got {range_g}")
     return int(range_g)
-
 
 
 @dataclass
 class SimulatedNight:
-    """A timeline rendered through a sensor model with real-world sampling: rate error, jitter, gaps.
+    """A timeline rendered as a chip samples it, with real-world sampling: rate error, jitter, gaps.
 
     Samples are produced by :meth:`chunks` about ``chunk_s`` at a time, so an
     8-hour 200 Hz night never sits in memory at once.
     """
 
     timeline: Timeline
-    sensor: SensorModel
+    sensor: ChipData
     rate_hz: float
     range_g: int
     jitter: bool = True

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from firmware.chipdata import chip_data
 from firmware.errors import ConfigError
 from service.sim.movements import EventBuilder, body_background, cramp_durations, lying_posture, random_rotation
 from service.sim.night import Timeline
-from service.sim.render import NightSource, check_range, check_rate, sensor_model
+from service.sim.render import NightSource, check_range, check_rate
 
 
 # --------------------------------------------------------------------------- single-scenario clips
@@ -66,16 +67,16 @@ def scenario(kind: str, seed: int = 0, rate_hz: float = 50.0, sensor: str = "mpu
     cramp's labelled length (onset to release end, 15-600 s), a walk's
     walking time or a fidgeting bout's length.  ``mount_rotation`` (3x3,
     sensor <- leg) defaults to a seeded random rotation.  Samples are
-    quantised and clipped by the sensor model at ``range_g``; ``jitter`` adds
+    quantised and clipped as the chip does it (firmware/chipdata.py) at ``range_g``; ``jitter`` adds
     timestamp jitter as in recordings.
     """
     rate_hz = check_rate(rate_hz)
-    model = sensor_model(sensor)
-    range_g = check_range(model, range_g)
+    chip = chip_data(sensor)
+    range_g = check_range(chip, range_g)
     tl = scenario_timeline(kind, seed, mount_rotation, lead_s=lead_s, tail_s=tail_s, duration_s=duration_s)
-    src = NightSource(tl, model, noise=noise)
+    src = NightSource(tl, chip, noise=noise)
     n = int(tl.hours * 3600.0 * rate_hz)
-    accel = model.quantise(src(0.0, n, rate_hz), range_g)
+    accel = chip.quantise(src(0.0, n, rate_hz), range_g)
     t = np.arange(n) / rate_hz
     if jitter:
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x7A])

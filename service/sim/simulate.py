@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware.chipdata import chip_data
 from firmware.errors import ConfigError, NightcrampError
 from service.recording.format import Recording, RecordingWriter, labels_path, write_labels
 from service.sim.night import make_night, sleeper_type
-from service.sim.render import SimulatedNight, check_range, check_rate, sensor_model
+from service.sim.render import SimulatedNight, check_range, check_rate
 
 
 def prepare_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: float = 50.0,
@@ -25,12 +26,12 @@ def prepare_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: f
                   mild_fraction: float = 0.3, gap_rate_scale: float = 1.0) -> SimulatedNight:
     """Validate the options and build the night (timeline + sampling plan), without rendering it."""
     rate_hz = check_rate(rate_hz)
-    model = sensor_model(sensor)
+    chip = chip_data(sensor)
     if range_g is None:  # a seeded choice, so a corpus covers every range
         range_g = int(np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x8A]).choice([2, 4, 4, 8]))
-    range_g = check_range(model, range_g)
+    range_g = check_range(chip, range_g)
     tl = make_night(hours, cramps, seed, sleeper, start_temp_c=start_temp_c, mild_fraction=mild_fraction)
-    return SimulatedNight(tl, model, rate_hz, range_g, jitter=jitter, gaps=gaps, gap_rate_scale=gap_rate_scale)
+    return SimulatedNight(tl, chip, rate_hz, range_g, jitter=jitter, gaps=gaps, gap_rate_scale=gap_rate_scale)
 
 
 def simulate_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: float = 50.0,
@@ -73,7 +74,7 @@ def write_simulated_night(path, hours: float = 8.0, cramps: int = 2, seed: int =
 def cmd_simulate(args) -> int:
     """``nightcramp simulate -o FILE``: write a simulated night and its labels."""
     rate = check_rate(args.rate)
-    sensor_model(args.sensor)
+    chip_data(args.sensor)
     sleeper_type(args.sleeper)
     out = Path(args.output)
     if not out.parent.is_dir():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.sim.render import SENSORS, NightSource
+from firmware.chipdata import CHIPS
 from service.sim.movements import Tones, random_rotation, up_vector
+from service.sim.render import NightSource
 from service.sim.scenarios import scenario, scenario_timeline
 
 
@@ -24,7 +25,7 @@ def test_still_leg_reads_one_g_along_up_at_any_mount(seed):
     mount = random_rotation(np.random.default_rng(100 + seed)) if seed else np.eye(3)
     tl = scenario_timeline("quiet", seed, mount, lead_s=30, tail_s=0)
     src = NightSource(tl, "mpu6050", noise=True)
-    accel = SENSORS["mpu6050"].quantise(src(0.0, 1500, 50.0), 2)
+    accel = CHIPS["mpu6050"].quantise(src(0.0, 1500, 50.0), 2)
     mean = accel.mean(axis=0)
     assert np.linalg.norm(mean) == pytest.approx(1.0, abs=0.005)
     pitch, roll = src.pose(np.array([10.0]))
@@ -71,7 +72,7 @@ def test_cramp_phases_and_mild_cramps_are_small_but_above_the_noise():
         q0, typ, q1, tilt, jerk = activity("cramp", seed)
         assert typ > 10 * max(q0, q1) and jerk > 0.1 and tilt > 8.0
         m0, mild, m1, mtilt, mjerk = activity("mild_cramp", seed)
-        noise = SENSORS["mpu6050"].noise_std_g(50.0).max()
+        noise = CHIPS["mpu6050"].noise_std_g(50.0).max()
         assert noise < mild < typ
         assert mild > 3 * max(m0, m1)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.sim.render import SENSORS, NightSource, night_source
+from firmware.chipdata import CHIPS
 from service.sim.night import make_night
+from service.sim.render import NightSource, night_source
 from service.sim.scenarios import scenario_timeline
 from service.sim.simulate import simulate_night
 
@@ -34,21 +35,21 @@ def test_source_clock_origin_and_temperature():
     assert a.temp_at(0.0) == pytest.approx(20.0)
 
 
-@pytest.mark.parametrize("sensor", sorted(SENSORS))
+@pytest.mark.parametrize("sensor", sorted(CHIPS))
 @pytest.mark.parametrize("rate", [25.0, 100.0, 200.0])
-def test_noise_matches_the_sensor_model(sensor, rate):
+def test_noise_matches_the_chip_data(sensor, rate):
     tl = scenario_timeline("quiet", 1, lead_s=200, tail_s=0)
     noisy = NightSource(tl, sensor, noise=True)(0.0, 20000, rate)
     clean = NightSource(tl, sensor, noise=False)(0.0, 20000, rate)
     std = (noisy - clean).std(axis=0)
-    expected = SENSORS[sensor].noise_std_g(rate)
+    expected = CHIPS[sensor].noise_std_g(rate)
     np.testing.assert_allclose(std, expected, rtol=0.04)
     assert 0.0007 <= expected.min() and expected.max() <= 0.01  # the 1-10 mg the datasheets give
     # After quantisation (LIS3DH and MPU fine steps) the noise floor is still the model's.
     if sensor != "adxl345":
-        q = SENSORS[sensor].quantise(noisy, 2)
+        q = CHIPS[sensor].quantise(noisy, 2)
         rms = np.sqrt(np.sum(np.var(np.diff(q, axis=0), axis=0)) / 2)
-        model = np.sqrt(np.sum(expected ** 2) + 3 * SENSORS[sensor].lsb_g(2) ** 2 / 12)
+        model = np.sqrt(np.sum(expected ** 2) + 3 * CHIPS[sensor].lsb_g(2) ** 2 / 12)
         assert rms == pytest.approx(model, rel=0.1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.sim.render import SENSORS
+from firmware.chipdata import CHIPS
 from service.sim.scenarios import SCENARIOS, scenario
 
 
@@ -26,13 +26,16 @@ def test_scenario_cramp_duration_can_be_chosen():
     assert labels[0][1] - labels[0][0] == pytest.approx(45.0)
 
 
-@pytest.mark.parametrize("sensor", sorted(SENSORS))
+@pytest.mark.parametrize("sensor", sorted(CHIPS))
 def test_walking_clips_at_two_g_range(sensor):
     t, accel, _ = scenario("walk", seed=3, sensor=sensor, range_g=2, lead_s=5, tail_s=5)
-    model = SENSORS[sensor]
-    lsb = model.lsb_g(2)
-    top, bottom = model.quantise(np.array([10.0, -10.0]), 2)
-    assert 2.0 - 2 * lsb < top < 2.0 and -2.0 <= bottom < -2.0 + 2 * lsb
+    chip = CHIPS[sensor]
+    lsb = chip.lsb_g(2)
+    top, bottom = chip.quantise(np.array([10.0, -10.0]), 2)
+    # The chip clips at its signed output word, which spans the nominal range to within a step or so.
+    word = 2 ** (chip.bits[2] - 1)
+    assert top == pytest.approx((word - 1) * lsb) and bottom == pytest.approx(-word * lsb)
+    assert top > 2.0 - 2 * lsb and bottom < -2.0 + 2 * lsb
     assert accel.max() <= top and accel.min() >= bottom
     assert np.mean((accel == top) | (accel == bottom)) > 0.001  # a clipped stride is visible
     counts = accel / lsb
