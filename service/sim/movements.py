@@ -379,6 +379,9 @@ class EventBuilder:
                          "tremor_hz": round(f_tr, 2)})
 
 
+# --------------------------------------------------------------------------- durations and the still body
+
+
 def cramp_durations(rng, mild: bool) -> tuple[float, float]:
     """Sustained phase and release (s): the labelled episode lasts 15 s to 10 min, skewed short."""
     release = rng.uniform(3.0, 8.0)

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware.errors import ConfigError
-from service.sim.movements import EventBuilder, SimEvent, Tones, body_background, cramp_durations, lying_posture, random_rotation
+from service.sim.movements import (
+    EventBuilder,
+    SimEvent,
+    Tones,
+    body_background,
+    cramp_durations,
+    lying_posture,
+    random_rotation,
+)
 
 
 # --------------------------------------------------------------------------- sleepers

@@ -11,8 +11,6 @@ from service.sim.night import Timeline
 from service.sim.render import NightSource, check_range, check_rate
 
 
-# --------------------------------------------------------------------------- single-scenario clips
-
 SCENARIOS = ("quiet", "rollover", "twitch", "plm", "fidget", "walk", "bump", "cramp", "mild_cramp")
 
 

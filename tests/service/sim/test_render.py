@@ -1,4 +1,4 @@
-"""The renderer: any span renders alike, the source clock, the chip's noise, sampling (rate, jitter, gaps), room temperature."""
+"""The renderer: any span renders alike, the source clock, the chip's noise, sampling (jitter, gaps), temperature."""
 
 from __future__ import annotations
 
