@@ -29,7 +29,8 @@ import tracemalloc
 from pathlib import Path
 
 from service.recording.format import iter_recording, read_recording
-from service.sim.simulate import night_source, write_simulated_night
+from service.sim.render import night_source
+from service.sim.simulate import write_simulated_night
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
 

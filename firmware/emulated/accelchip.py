@@ -5,7 +5,9 @@ oscillator error) whenever the bus touches it, from the injected
 :class:`~firmware.clock.Clock`; nothing runs in the background.  Samples come
 from a *sample source* ``source(t0, n, rate_hz) -> ndarray(n, 3)`` in g (true
 acceleration including gravity and physical noise, at times t0, t0 + 1/rate,
-...); the chip quantises and clips them to its range and resolution.
+...); the chip quantises and clips them to its range and resolution
+(:func:`firmware.chipdata.quantise`, the same rounding the simulator's
+recordings use).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import math
 import threading
 from abc import ABC, abstractmethod
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
+from firmware.chipdata import ChipData, enbw_hz
 from firmware.clock import Clock
 from firmware.emulated.bus import RegisterFile
 
@@ -25,18 +28,23 @@ Source = Callable[[float, int, float], np.ndarray]
 MAX_SOURCE_CHUNK = 4096  # samples per source call when catching up a long stretch
 
 
-def gravity_source(noise_density_g_rthz: float, gravity_g=(0.0, 0.0, 1.0), seed: int = 0) -> Source:
-    """A still sensor: constant gravity plus white noise at ``noise_density_g_rthz`` (g/sqrt(Hz)).
+def gravity_source(noise: ChipData | float, gravity_g=(0.0, 0.0, 1.0), seed: int = 0) -> Source:
+    """A still sensor: constant gravity plus white noise.
 
-    The noise is integrated over the Nyquist band (rate/2), which is what the
-    chip's anti-alias filter passes at most.
+    ``noise`` is a chip's data (its datasheet noise at each output data rate)
+    or a noise density in g/sqrt(Hz) on every axis, integrated over the chips'
+    equivalent noise bandwidth (:func:`firmware.chipdata.enbw_hz`).
     """
     rng = np.random.default_rng(seed)
     g = np.asarray(gravity_g, dtype=float)
 
+    def sigma(rate_hz: float) -> np.ndarray:
+        if isinstance(noise, ChipData):
+            return noise.noise_std_g(rate_hz)
+        return np.full(3, float(noise) * math.sqrt(enbw_hz(rate_hz)))
+
     def source(t0: float, n: int, rate_hz: float) -> np.ndarray:
-        sigma = noise_density_g_rthz * math.sqrt(rate_hz / 2.0)
-        return g + rng.normal(0.0, sigma, size=(n, 3))
+        return g + rng.normal(size=(n, 3)) * sigma(rate_hz)
 
     return source
 
@@ -54,7 +62,7 @@ def constant_source(accel_g=(0.0, 0.0, 1.0)) -> Source:
 class EmulatedAccelChip(RegisterFile, ABC):
     """Base: lazily produced samples, power-on reset, counters for benchmarks.
 
-    Subclasses define ``NOISE_DENSITY_G_RTHZ``, :meth:`_defaults`,
+    Subclasses define ``CHIP_DATA`` (the datasheet facts, :mod:`firmware.chipdata`), :meth:`_defaults`,
     :meth:`output_rate_hz` (None when not measuring) and :meth:`_store`
     (quantise a block of samples in g and put it in the FIFO/output registers).
 
@@ -62,12 +70,12 @@ class EmulatedAccelChip(RegisterFile, ABC):
     come 1 % faster than nominal), as real chips have.
     """
 
-    NOISE_DENSITY_G_RTHZ = 300e-6
+    CHIP_DATA: ClassVar[ChipData]
 
     def __init__(self, clock: Clock, source: Source | None = None, *, odr_error: float = 0.0, seed: int = 0):
         super().__init__(size=256, auto_increment=True)
         self.clock = clock
-        self.source = source or gravity_source(self.NOISE_DENSITY_G_RTHZ, seed=seed)
+        self.source = source or gravity_source(self.CHIP_DATA, seed=seed)
         self.odr_error = odr_error
         self.lock = threading.RLock()
         self.samples_produced = 0  # every sample the chip converted while measuring
@@ -157,12 +165,6 @@ class EmulatedAccelChip(RegisterFile, ABC):
     @abstractmethod
     def _clear_fifo(self) -> None:
         ...
-
-
-def quantise(accel_g: np.ndarray, g_per_lsb: float, bits: int) -> np.ndarray:
-    """Round to the nearest count and clip to a signed ``bits``-bit range, as the chip's ADC does."""
-    top = 2 ** (bits - 1)
-    return np.clip(np.rint(accel_g / g_per_lsb), -top, top - 1).astype(np.int64)
 
 
 def push_samples(fifo, rows: np.ndarray, capacity: int, stop_when_full: bool) -> int:

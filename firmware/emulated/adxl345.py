@@ -18,7 +18,8 @@ from collections import deque
 import numpy as np
 
 from firmware import adxl345 as ds
-from firmware.emulated.accelchip import EmulatedAccelChip, push_samples, quantise
+from firmware.chipdata import CHIPS, quantise
+from firmware.emulated.accelchip import EmulatedAccelChip, push_samples
 
 RATE_MASK = 0x0F
 RANGE_MASK = 0x03
@@ -26,13 +27,13 @@ DATAZ1 = ds.DATAX0 + 5
 INT_SOURCE_POWER_ON = 0x02  # DS Table 19: INT_SOURCE resets to 0x02
 OVERRUN = 0x01  # INT_SOURCE bit 0
 MAX_RATE_HZ = 3200
+RANGE_G = {int(code): g for g, code in ds.RANGE_CODE.items()}
 
 
 class EmulatedADXL345(EmulatedAccelChip):
     """ADXL345 register file with its 32-entry FIFO."""
 
-    # DS Table 1: 0.75 LSB rms (X, Y) at 100 Hz ODR in full resolution = 2.9 mg over 50 Hz.
-    NOISE_DENSITY_G_RTHZ = 410e-6
+    CHIP_DATA = CHIPS["adxl345"]  # DS Table 1: 0.75 (X, Y) and 1.1 (Z) LSB rms at 100 Hz
 
     def __init__(self, clock, source=None, **kwargs):
         self.fifo: deque = deque()
@@ -102,7 +103,7 @@ class EmulatedADXL345(EmulatedAccelChip):
         fmt = self.regs[ds.DATA_FORMAT]
         code = fmt & RANGE_MASK
         if fmt & ds.DataFormat.FULL_RES:
-            return quantise(accel_g, ds.FULL_RES_G_PER_LSB, 10 + code)
+            return self.CHIP_DATA.counts(accel_g, RANGE_G[code])
         return quantise(accel_g, ds.FULL_RES_G_PER_LSB * 2**code, 10)
 
     def _store(self, accel_g: np.ndarray) -> None:

@@ -18,7 +18,8 @@ from collections import deque
 import numpy as np
 
 from firmware import lis3dh as ds
-from firmware.emulated.accelchip import EmulatedAccelChip, push_samples, quantise
+from firmware.chipdata import CHIPS, quantise
+from firmware.emulated.accelchip import EmulatedAccelChip, push_samples
 
 OUT_Z_H = ds.OUT_X_L + 5
 ODR_HZ = {1: 1.0, 2: 10.0, 3: 25.0, 4: 50.0, 5: 100.0, 6: 200.0, 7: 400.0}  # DS Table 31
@@ -26,16 +27,16 @@ REGISTER_MASK = 0x7F
 FS_MASK = 0x03
 FTH_MASK = 0x1F
 CTRL_REG1_POWER_ON = 0x07
-# DS Table 4 "So" by mode: g per digit, and the bits of the left-justified value.
+RANGE_G = {int(code): g for g, code in ds.FS_CODE.items()}
+# DS Table 4 "So" by FS code in the modes the driver does not use (high resolution: firmware/chipdata.py).
 NORMAL_G_PER_DIGIT = {0: 0.004, 1: 0.008, 2: 0.016, 3: 0.048}
 LOW_POWER_G_PER_DIGIT = {0: 0.016, 1: 0.032, 2: 0.064, 3: 0.192}
-HR_G_PER_DIGIT = {0: 0.001, 1: 0.002, 2: 0.004, 3: 0.012}
 
 
 class EmulatedLIS3DH(EmulatedAccelChip):
     """LIS3DH register file with its 32-sample FIFO."""
 
-    NOISE_DENSITY_G_RTHZ = 220e-6  # ST's figure for the LIS3DH in high-resolution mode
+    CHIP_DATA = CHIPS["lis3dh"]  # DS Table 4: 220 ug/sqrt(Hz) in high-resolution mode
 
     def __init__(self, clock, source=None, **kwargs):
         self.fifo: deque = deque()
@@ -110,12 +111,13 @@ class EmulatedLIS3DH(EmulatedAccelChip):
     def _counts(self, accel_g: np.ndarray) -> np.ndarray:
         fs = (self.regs[ds.CTRL_REG4] >> ds.FS_SHIFT) & FS_MASK
         if self.regs[ds.CTRL_REG1] & ds.Ctrl1.LOW_POWER:
-            g_per_digit, bits = LOW_POWER_G_PER_DIGIT[fs], 8
+            counts, bits = quantise(accel_g, LOW_POWER_G_PER_DIGIT[fs], 8), 8
         elif self.regs[ds.CTRL_REG4] & ds.Ctrl4.HIGH_RESOLUTION:
-            g_per_digit, bits = HR_G_PER_DIGIT[fs], 12
+            range_g = RANGE_G[fs]
+            counts, bits = self.CHIP_DATA.counts(accel_g, range_g), self.CHIP_DATA.bits[range_g]
         else:
-            g_per_digit, bits = NORMAL_G_PER_DIGIT[fs], 10
-        return quantise(accel_g, g_per_digit, bits) << (16 - bits)
+            counts, bits = quantise(accel_g, NORMAL_G_PER_DIGIT[fs], 10), 10
+        return counts << (16 - bits)
 
     def _store(self, accel_g: np.ndarray) -> None:
         counts = self._counts(accel_g)

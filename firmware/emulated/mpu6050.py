@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from firmware import mpu6050 as rm
-from firmware.emulated.accelchip import EmulatedAccelChip, quantise
+from firmware.chipdata import CHIPS
+from firmware.emulated.accelchip import EmulatedAccelChip
 
 GYRO_RATE_DLPF_OFF_HZ = 8000  # RM 4.2
 DLPF_CFG_MASK = 0x07
@@ -27,7 +28,7 @@ CLKSEL_STOPPED = 7  # RM 4.28: stops the clock
 class EmulatedMPU6050(EmulatedAccelChip):
     """MPU-6050 register file with its FIFO; ``identity`` 0x70/0x71 makes an MPU-6500/9250."""
 
-    NOISE_DENSITY_G_RTHZ = 400e-6  # PS 6.2: accelerometer noise power spectral density
+    CHIP_DATA = CHIPS["mpu6050"]  # PS 6.2: 400 ug/sqrt(Hz)
 
     def __init__(self, clock, source=None, *, identity: int = rm.Identity.MPU6050, **kwargs):
         self.identity = int(identity)
@@ -96,7 +97,7 @@ class EmulatedMPU6050(EmulatedAccelChip):
         return bool(self.regs[rm.USER_CTRL] & rm.UserCtrl.FIFO_EN and self.regs[rm.FIFO_EN] & rm.FifoEnable.ACCEL)
 
     def _store(self, accel_g: np.ndarray) -> None:
-        counts = quantise(accel_g, 1.0 / rm.LSB_PER_G[self.range_g()], 16)
+        counts = self.CHIP_DATA.counts(accel_g, self.range_g())
         frames = counts.astype(">i2").tobytes()
         self.regs[rm.ACCEL_XOUT_H:rm.ACCEL_XOUT_H + 6] = frames[-6:]
         if not self._fifo_enabled():

@@ -32,7 +32,8 @@ from firmware.emulated.rig import ChipSpec, build_rig, default_address
 from firmware.emulated.sht3x import EmulatedSHT3x
 from firmware.emulated.tmp102 import EmulatedTMP102
 from service.pipeline.nightwindow import NightWindow
-from service.sim.simulate import NightSource, make_night
+from service.sim.night import make_night
+from service.sim.render import NightSource
 
 log = logging.getLogger(__name__)
 

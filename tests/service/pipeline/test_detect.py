@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.sim import simulate
 from service.pipeline.detect import CrampDetector
+from service.sim.scenarios import scenario
 from support.synth import SENSORS, Scene, random_rotation, rotation_about, run, starts
 
 CRAMP_AT, CRAMP_S = 60.0, 40.0
@@ -227,16 +227,16 @@ def test_rejects_mismatched_arrays_and_unknown_sensitivity():
 @pytest.mark.parametrize("kind", ["rollover", "twitch", "bump", "plm", "fidget", "walk"])
 @pytest.mark.parametrize("seed,sensor,rate", [(1, "mpu6050", 50), (2, "adxl345", 25), (3, "lis3dh", 100)])
 def test_simulator_lookalike_clips_raise_no_alert(kind, seed, sensor, rate):
-    t, a, labels = simulate.scenario(kind, seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
+    t, a, labels = scenario(kind, seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
     assert labels == []
     assert starts(run(CrampDetector("normal"), t, a)) == []
 
 
 @pytest.mark.parametrize("seed,sensor,rate", [(4, "mpu6050", 20), (5, "adxl345", 50), (6, "lis3dh", 200)])
 def test_simulator_cramp_clips_are_detected(seed, sensor, rate):
-    t, a, labels = simulate.scenario("cramp", seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
+    t, a, labels = scenario("cramp", seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
     (onset, end), = labels
     assert_detected_once(run(CrampDetector("normal"), t, a), onset=onset, end=end)
-    t, a, labels = simulate.scenario("mild_cramp", seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
+    t, a, labels = scenario("mild_cramp", seed=seed, rate_hz=rate, sensor=sensor, jitter=True)
     (onset, end), = labels
     assert_detected_once(run(CrampDetector("high"), t, a), onset=onset, end=end)

@@ -1,0 +1,229 @@
+"""The night model: sleeper types and the seeded timeline of one night (:func:`make_night`).
+
+A :class:`Timeline` is what the sleeper does, with no samples yet: lying
+postures and their keyframes, rollovers, twitches, periodic limb movement
+(PLM) series, fidgeting bouts, getting up and walking, sensor bumps and cramps
+(abrupt onset, sustained writhing + contraction tremor + held tilt, release),
+the sensor's mounting rotation and the room temperature.  The renderer
+(:mod:`service.sim.render`) turns it into acceleration.  Units: seconds since
+the start of the night, degrees, C.  This is our own model, so the detector
+must not be tuned to its habits (docs/simulator.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware.errors import ConfigError
+from service.sim.movements import (
+    EventBuilder,
+    SimEvent,
+    Tones,
+    body_background,
+    cramp_durations,
+    lying_posture,
+    random_rotation,
+)
+
+
+# --------------------------------------------------------------------------- sleepers
+
+
+@dataclass(frozen=True)
+class Sleeper:
+    """Rates of look-alikes for one kind of sleeper (per hour unless noted)."""
+
+    rollovers: float
+    twitches: float
+    fidget_bouts: float
+    plm_series: float
+    bumps: float
+    getups: tuple[int, int]  # min, max get-ups per 8 h night
+
+
+SLEEPERS: dict[str, Sleeper] = {
+    "calm": Sleeper(rollovers=1.5, twitches=2.0, fidget_bouts=0.1, plm_series=0.0, bumps=0.3, getups=(0, 1)),
+    "normal": Sleeper(rollovers=3.0, twitches=4.0, fidget_bouts=0.3, plm_series=0.1, bumps=0.8, getups=(0, 2)),
+    "restless": Sleeper(rollovers=8.0, twitches=8.0, fidget_bouts=1.5, plm_series=0.3, bumps=2.0, getups=(1, 2)),
+    "plm": Sleeper(rollovers=3.0, twitches=5.0, fidget_bouts=0.3, plm_series=1.2, bumps=0.8, getups=(0, 2)),
+    "walker": Sleeper(rollovers=3.0, twitches=4.0, fidget_bouts=0.5, plm_series=0.1, bumps=0.8, getups=(3, 5)),
+}
+
+
+def sleeper_type(name: str) -> Sleeper:
+    try:
+        return SLEEPERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown sleeper type {name!r}: choose one of {', '.join(SLEEPERS)}") from None
+
+
+# --------------------------------------------------------------------------- the timeline
+
+
+@dataclass
+class Timeline:
+    """A night: events sorted by start, posture keyframes, mounting rotation, room temperature."""
+
+    hours: float
+    seed: int
+    sleeper: str
+    events: list[SimEvent]
+    keys: np.ndarray  # (K, 4): transition start s, duration s, pitch deg, roll deg
+    mount: np.ndarray  # (3, 3): sensor frame <- leg frame
+    temp_grid_c: np.ndarray  # one value a minute from t = 0
+    background: Tones
+
+    @property
+    def episodes(self) -> list[tuple[float, float]]:
+        """Cramp labels: (onset = the abrupt onset, end = the end of the release), seconds."""
+        return [(e.start, e.end) for e in self.events if e.kind == "cramp"]
+
+    def lookalikes(self) -> list[dict]:
+        return [{"kind": e.kind, "start": round(e.start, 3), "end": round(e.end, 3), **e.info}
+                for e in self.events if e.kind != "cramp"]
+
+
+class _Slots:
+    """Non-overlapping placement of spans with margins, by rejection sampling."""
+
+    def __init__(self, horizon: float, rng):
+        self.horizon = horizon
+        self.rng = rng
+        self.busy: list[tuple[float, float, str]] = []
+
+    def free(self, a: float, b: float, margin: float, avoid: dict | None = None) -> bool:
+        for s, e, kind in self.busy:
+            m = margin if avoid is None else max(margin, avoid.get(kind, margin))
+            if a < e + m and b > s - m:
+                return False
+        return True
+
+    def place(self, dur: float, kind: str, margin: float, lo: float, hi: float, avoid=None, tries=400):
+        for _ in range(tries):
+            if hi - lo - dur <= 0:
+                return None
+            a = float(self.rng.uniform(lo, hi - dur))
+            if self.free(a, a + dur, margin, avoid):
+                self.busy.append((a, a + dur, kind))
+                return a
+        return None
+
+
+
+def make_night(hours: float, cramps: int, seed: int, sleeper: str = "normal", *,
+               start_temp_c: float = 20.0, mild_fraction: float = 0.3) -> Timeline:
+    """Build the seeded timeline of one night (no samples yet: see :class:`NightSource`)."""
+    if not (0 < hours <= 24):
+        raise ConfigError(f"hours must be between 0 and 24, got {hours}")
+    if cramps < 0:
+        raise ConfigError(f"cramps must be >= 0, got {cramps}")
+    prof = sleeper_type(sleeper)
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x6E63])
+    r_place, r_build, r_mount, r_temp = (np.random.default_rng(s) for s in ss.spawn(4))
+    horizon = hours * 3600.0
+    slots = _Slots(horizon, r_place)
+    scale = hours / 8.0
+
+    # 1. Getting up (the biggest look-alike) first, then cramps away from walks and each other.
+    lo_g, hi_g = prof.getups
+    n_getups = int(round(r_place.integers(lo_g, hi_g + 1) * min(1.0, scale))) if hours >= 0.5 else 0
+    walk_plan = []
+    for _ in range(n_getups):
+        walk_s = float(r_place.uniform(30.0, 300.0))
+        span = walk_s + 240.0  # sitting, a possible pause, lying down again: generous bound
+        a = slots.place(span, "walk", 300.0, 120.0, horizon - 120.0)
+        if a is not None:
+            walk_plan.append((a, walk_s))
+    cramp_plan = []
+    for _ in range(cramps):
+        mild = bool(r_place.random() < mild_fraction)
+        sustained, release = cramp_durations(r_place, mild)
+        span = 1.0 + sustained + release
+        a = slots.place(span, "cramp", 600.0, min(300.0, horizon * 0.05), horizon - 60.0,
+                        avoid={"walk": 600.0, "cramp": 1200.0})
+        if a is None:
+            raise ConfigError(f"cannot fit {cramps} cramps (10 min apart, away from walking) into {hours:g} h")
+        cramp_plan.append((a, sustained, release, mild))
+
+    # 2. PLM series and fidgeting bouts, then short look-alikes, in what is left.
+    around_cramps = {"cramp": 60.0}
+    plm_plan, fidget_plan = [], []
+    for _ in range(r_place.poisson(prof.plm_series * hours)):
+        n = int(np.clip(r_place.lognormal(math.log(15), 0.5), 4, 60))
+        iv = float(r_place.uniform(15.0, 45.0))
+        span = n * iv * 1.2 + 10
+        a = slots.place(span, "plm", 30.0, 0.0, horizon, avoid=around_cramps)
+        if a is not None:
+            plm_plan.append((a, n, iv, a + span))
+    for _ in range(r_place.poisson(prof.fidget_bouts * hours)):
+        dur = float(r_place.uniform(60.0, 480.0))
+        a = slots.place(dur + 25, "fidget", 20.0, 0.0, horizon, avoid=around_cramps)
+        if a is not None:
+            fidget_plan.append((a, dur))
+    short = []
+    for kind, rate, dur in (("rollover", prof.rollovers, 10.0), ("twitch", prof.twitches, 1.0),
+                            ("bump", prof.bumps, 0.2)):
+        for _ in range(r_place.poisson(rate * hours)):
+            d = float(r_place.uniform(2.0, 10.0)) if kind == "rollover" else dur
+            a = slots.place(d, kind, 5.0, 5.0, horizon - 5.0, avoid={"cramp": 45.0, "walk": 30.0})
+            if a is not None:
+                short.append((a, kind, d))
+
+    # 3. Walk the night in time order: each event starts from the posture the last one left.
+    name, p, r = lying_posture(r_build)
+    b = EventBuilder(r_build, p, r, name)
+    plan = ([(a, "walk", (w,)) for a, w in walk_plan] + [(a, "cramp", c[1:]) for c in cramp_plan for a in [c[0]]]
+            + [(a, "plm", (n, iv, e)) for a, n, iv, e in plm_plan] + [(a, "fidget", (d,)) for a, d in fidget_plan]
+            + [(a, k, (d,)) for a, k, d in short])
+    plan.sort(key=lambda x: x[0])
+    events = []
+    for a, kind, args in plan:
+        if kind == "walk":
+            events.append(b.walk(a, *args))
+        elif kind == "cramp":
+            events.append(b.cramp(a, *args))
+        elif kind == "plm":
+            events.append(b.plm_series(a, *args))
+        elif kind == "fidget":
+            events.append(b.fidget(a, *args))
+        elif kind == "rollover":
+            events.append(b.rollover(a, *args))
+        elif kind == "twitch":
+            events.append(b.twitch(a))
+        else:
+            events.append(b.bump(a))
+    return Timeline(hours=hours, seed=seed, sleeper=sleeper, events=events,
+                    keys=b.keyframes(), mount=random_rotation(r_mount),
+                    temp_grid_c=_room_temperature(r_temp, hours, start_temp_c),
+                    background=body_background(r_build))
+
+
+def _room_temperature(rng, hours: float, start_c: float) -> np.ndarray:
+    """One value a minute: cooling towards the night's outside level, a thermostat keeping a setpoint.
+
+    Newton cooling with a time constant of 2-4 h towards 4-8 C below the
+    start; with a heater (70% of nights) a thermostat 1.5-3 C below the start
+    switches on at 0.25 C under its setpoint and adds 0.06-0.12 C a minute
+    until 0.25 C over it: the saw-tooth of a heating cycle.
+    """
+    n = int(math.ceil(hours * 60)) + 2
+    out = np.empty(n)
+    t_out = start_c - rng.uniform(4.0, 8.0)
+    k = 1.0 / rng.uniform(120.0, 240.0)
+    heater = rng.random() < 0.7
+    setpoint = start_c - rng.uniform(1.5, 3.0)
+    power = rng.uniform(0.06, 0.12)
+    on = False
+    temp = start_c
+    for i in range(n):
+        out[i] = temp
+        if heater:
+            if temp < setpoint - 0.25:
+                on = True
+            elif temp > setpoint + 0.25:
+                on = False
+        temp += -k * (temp - t_out) + (power if on else 0.0) + rng.normal(0, 0.01)
+    return out
