@@ -41,6 +41,7 @@ from benchmarks.baseline import baseline_alerts
 from service.config import Config
 from service.recording.format import labels_path, read_labels, read_recording
 from service.recording.replay import replay_recording
+from service.sim.simulate import write_simulated_night
 
 log = logging.getLogger("benchmarks.accuracy")
 
@@ -74,28 +75,17 @@ class Night:
 # ------------------------------------------------------------------ corpus
 
 
-def _write_sim_night(path: Path, seed, hours, sleeper, sensor, rate_hz, cramps, range_g=None) -> bool:
-    """Write one night with the project's simulator; False when it is not available."""
-    try:
-        from service.sim.simulate import write_simulated_night
-    except ImportError:
-        log.warning("service.sim.simulate is not available: scoring the independent generator only")
-        return False
-    write_simulated_night(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate_hz, sensor=sensor,
-                          sleeper=sleeper, range_g=range_g)
-    return True
-
-
-def _make(job) -> str | None:
-    """Write one night (runs in a worker process); the path, or None when its generator is missing."""
+def _make(job) -> str:
+    """Write one night (runs in a worker process); its path."""
     generator, path, seed, sleeper, sensor, rate, hours, cramps, range_g = job
     if path.exists() and labels_path(path).exists():
         return str(path)  # --out kept from an earlier run with the same seeds
     if generator == "synth":
         nights.write_night(path, seed=seed, hours=hours, sleeper=sleeper, sensor=sensor, rate_hz=rate,
                            cramps=cramps, range_g=range_g)
-    elif not _write_sim_night(path, seed, hours, sleeper, sensor, rate, cramps, range_g):
-        return None
+    else:
+        write_simulated_night(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate, sensor=sensor,
+                              sleeper=sleeper, range_g=range_g)
     return str(path)
 
 
@@ -120,11 +110,9 @@ def build_corpus(kind: str, out: Path, quick: bool = False, workers: int = 2,
             path = out / f"{generator}-{seed}-{sleeper}-{sensor}-{int(rate)}hz.csv.gz"
             jobs.append((generator, path, seed, sleeper, sensor, rate, hours, cramps, range_g))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        done = list(pool.map(_make, jobs))
+        list(pool.map(_make, jobs))
     corpus: list[Night] = []
-    for job, written in zip(jobs, done):
-        if written is None:
-            continue
+    for job in jobs:
         generator, path, seed, sleeper, sensor, rate, hours, _c, _r = job
         labels = read_labels(labels_path(path))
         corpus.append(Night(path, generator, sleeper, sensor, rate, list(labels.episodes), labels.hours))
