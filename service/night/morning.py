@@ -30,7 +30,8 @@ from typing import Any, Iterable
 
 from firmware.errors import StoreError
 from service.pipeline.nightwindow import NightWindow
-from service.night.store import DB_NAME, Episode, NightRecord, NightStore, Span, summarize_detail
+from service.night.models import Episode, NightRecord, Span, summarize_detail
+from service.night.store import DB_NAME, NightStore
 
 log = logging.getLogger(__name__)
 
