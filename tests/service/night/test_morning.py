@@ -119,3 +119,20 @@ def test_sensor_fault_is_shown_in_log_and_chart(state_dir):
     assert drawn.series["activity:leg"][0] == [m.start for m in mlog.minutes]  # no invented points in the gap
     ((_, g0, g1),) = drawn.spans["gap"]
     assert abs((g0 - fault.start).total_seconds()) < 0.01 and abs((g1 - fault.end).total_seconds()) < 0.01
+
+
+def test_built_from_a_record_alone_an_open_fault_runs_to_now():
+    from service.night.models import NightRecord, Span
+    from service.night.morning import morning_log
+
+    start, end = START.astimezone(timezone.utc), (START + timedelta(hours=9, minutes=30)).astimezone(timezone.utc)
+    fault = Span("fault", "leg", start + timedelta(hours=2), None, "no data")
+    record = NightRecord(NIGHT, start, end, [], [], [], [fault], None, sessions=1)
+    now = start + timedelta(hours=3)
+    mlog = morning_log(record, [], BERLIN, Config(), now)
+    assert mlog.in_progress
+    (span,) = mlog.spans
+    assert (span.start, span.end, span.reason) == (fault.start, now, "no data (not recovered)")
+    assert mlog.unrecorded_s == 3600
+    assert mlog.summary[0] == "No cramps were recorded so far tonight."
+    assert mlog.hints == []
