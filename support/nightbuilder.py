@@ -142,7 +142,7 @@ def sample(out_dir) -> None:
     from pathlib import Path
 
     from service.config import Config
-    from service.night.morning import build_morning_log, write_outputs
+    from service.night.outputs import build_morning_log, write_outputs
 
     tz = ZoneInfo("Europe/Berlin")
     start = datetime(2026, 11, 24, 22, 0, tzinfo=tz)

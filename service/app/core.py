@@ -247,7 +247,7 @@ class Core:
 
     def finish_night(self, night: date) -> None:
         """The morning log: build, write Markdown and PNG, publish retained."""
-        from service.night.morning import finish_night
+        from service.night.outputs import finish_night
 
         try:
             self.store.flush()

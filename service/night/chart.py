@@ -164,7 +164,7 @@ def _main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m service.night.chart PNG < pickled-morning-log", file=sys.stderr)
         return 2
-    mlog = pickle.load(sys.stdin.buffer)  # written by service.night.morning._render_in_child, our own parent
+    mlog = pickle.load(sys.stdin.buffer)  # written by service.night.outputs._render_in_child, our own parent
     render_night(mlog, argv[0])
     return 0
 

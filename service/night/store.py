@@ -24,6 +24,9 @@ labels written earlier in the same session, which were made on the wrong clock.
 page size is 1 KiB because each commit appends whole pages to the WAL and a
 batch touches only two or three (see docs/morning-log.md for the bytes per
 night).  Schema changes bump :data:`SCHEMA_VERSION` (``PRAGMA user_version``).
+
+Queries return the plain values of :mod:`service.night.models`; nothing above
+this module sees SQLite.
 """
 
 from __future__ import annotations
@@ -32,16 +35,17 @@ import json
 import logging
 import os
 import sqlite3
-import statistics
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterator
 
 from firmware.clock import Clock, SystemClock
 from firmware.errors import StoreError
 from service import events as ev
+from service.night.models import Episode, Minute, NightRecord, Span, summarize_detail
 from service.pipeline.nightwindow import NightWindow
 
 log = logging.getLogger(__name__)
@@ -50,8 +54,6 @@ SCHEMA_VERSION = 1
 DB_NAME = "night.sqlite3"
 PAGE_SIZE = 1024
 FALSE_ALARM_WINDOW_S = 3600.0  # a false-alarm report without an episode id applies to an alert this recent
-RESTLESS_MINUTE_FRACTION = 0.25  # a minute with >= 15 s of movement counts as restless
-STILL_MINUTE_FRACTION = 0.1  # a minute with < 6 s of movement counts as resting
 _UTC = timezone.utc
 
 _SCHEMA = """
@@ -154,74 +156,6 @@ _LABELS = {
 }
 
 
-# ---------------------------------------------------------------- records read back
-
-
-@dataclass(frozen=True)
-class Episode:
-    id: str
-    leg: str
-    night: date
-    onset: datetime  # UTC
-    alert: datetime
-    end: datetime | None
-    duration_s: float
-    intensity: float | None
-    peak_intensity: float | None
-    room_temp_c: float | None
-    prompts: tuple[str, ...]
-    acknowledged: datetime | None
-    ack_after_s: float | None
-    false_alarm: bool
-    snoozed: bool
-    interrupted: bool
-
-
-@dataclass(frozen=True)
-class Minute:
-    start: datetime
-    leg: str
-    activity_mg: float
-    moving_fraction: float
-    posture_changes: int
-    seconds_covered: int
-
-
-@dataclass(frozen=True)
-class Span:
-    """A sensor fault, a sample gap or a time the service was not running."""
-
-    kind: str  # "fault", "gap" or "service"
-    leg: str | None
-    start: datetime
-    end: datetime | None  # None: still open
-    reason: str
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.end is None else max(0.0, (self.end - self.start).total_seconds())
-
-
-@dataclass(frozen=True)
-class NightRecord:
-    """Everything recorded for one night window."""
-
-    night: date
-    start: datetime  # window bounds, UTC
-    end: datetime
-    episodes: list[Episode]
-    minutes: list[Minute]
-    temperatures: list[tuple[datetime, float]]
-    spans: list[Span]
-    covered_until: datetime | None  # latest thing recorded in the window (None: nothing)
-    summary: dict[str, Any] | None = None  # night_summaries row, when the detail is gone
-    sessions: int = 0
-
-    @property
-    def has_data(self) -> bool:
-        return bool(self.episodes or self.minutes or self.temperatures or self.summary or self.sessions)
-
-
 @dataclass
 class _Pending:
     minutes: list[tuple] = field(default_factory=list)
@@ -292,8 +226,26 @@ class NightStore:
             db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             log.info("created night record %s (schema %d)", self.path, SCHEMA_VERSION)
 
-    def _transaction(self):
-        return _Transaction(self)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error), counted in :attr:`commits`; SQLite errors as StoreError."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"night record {self.path}: {exc}") from None
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"night record {self.path}: {exc}") from None
+            raise
+        self.commits += 1
 
     # ------------------------------------------------------------ sessions
 
@@ -716,36 +668,6 @@ def _episode(r) -> Episode:
                    _dt(r[11]) if r[11] is not None else None, r[12], bool(r[13]), bool(r[14]), bool(r[15]))
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), counted, errors as StoreError."""
-
-    def __init__(self, store: NightStore):
-        self.store = store
-
-    def __enter__(self):
-        try:
-            self.store._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"night record {self.store.path}: {exc}") from None
-
-    def __exit__(self, exc_type, exc, tb):
-        db = self.store._db
-        if exc_type is None:
-            try:
-                db.execute("COMMIT")
-                self.store.commits += 1
-                return False
-            except sqlite3.DatabaseError as err:
-                exc = err
-        try:
-            db.execute("ROLLBACK")
-        except sqlite3.DatabaseError:
-            pass
-        if isinstance(exc, sqlite3.DatabaseError):
-            raise StoreError(f"night record {self.store.path}: {exc}") from None
-        return False
-
-
 def _default_window() -> NightWindow:
     from service.config import NightConfig
 
@@ -780,32 +702,3 @@ def _dt(ts: float) -> datetime:
 
 def _iso(ts: float) -> str:
     return _dt(ts).isoformat(timespec="seconds")
-
-
-def summarize_detail(record: NightRecord) -> dict[str, Any]:
-    """Aggregates of a night's per-minute rows (kept in ``night_summaries`` when the detail is deleted)."""
-    temps = [v for _, v in record.temperatures]
-    minutes = record.minutes
-    by_minute: dict[datetime, list] = {}
-    for m in minutes:
-        by_minute.setdefault(m.start, []).append(m)
-    # A minute is restless if any leg was; resting if every leg was still.
-    restless = sum(1 for ms in by_minute.values() if max(m.moving_fraction for m in ms) >= RESTLESS_MINUTE_FRACTION)
-    resting = sum(1 for ms in by_minute.values() if max(m.moving_fraction for m in ms) < STILL_MINUTE_FRACTION)
-    n = len(by_minute)
-    return {
-        "temp_min": min(temps) if temps else None,
-        "temp_mean": statistics.fmean(temps) if temps else None,
-        "temp_max": max(temps) if temps else None,
-        "activity_mean_mg": statistics.fmean(m.activity_mg for m in minutes) if minutes else None,
-        "moving_fraction": statistics.fmean(m.moving_fraction for m in minutes) if minutes else None,
-        "posture_changes": sum(m.posture_changes for m in minutes) if minutes else None,
-        "minutes_covered": n,
-        "restless_fraction": restless / n if n else None,
-        "rest_hours": resting / 60.0 if n else None,
-    }
-
-
-def episodes_in(records: Iterable[NightRecord]) -> list[Episode]:
-    """All episodes of several nights, in time order."""
-    return sorted((ep for r in records for ep in r.episodes), key=lambda ep: ep.onset)

@@ -1,18 +1,14 @@
-"""The morning log of a simulated night with known episodes, its renderings, chart and hints."""
+"""The morning log of a simulated night with known episodes: what it counts and how it renders."""
 
 from __future__ import annotations
 
 import json
-import struct
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
+from service.config import Config
 from service.night import chart
-from service.config import Config, PromptsConfig
-from service.night.morning import build_morning_log, write_outputs
+from service.night.outputs import build_morning_log
 from service.pipeline.nightwindow import NightWindow
 from support.nightbuilder import Cramp, NightSpec, make
 
@@ -20,28 +16,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = date(2026, 11, 24)
 START = datetime(2026, 11, 24, 22, 0, tzinfo=BERLIN)
 MORNING = datetime(2026, 11, 25, 9, 0, tzinfo=BERLIN)
-
-# Onsets (seconds after 22:00), durations, acknowledgements: what the log must show.
-KNOWN = [
-    Cramp(onset_s=2 * 3600 + 17 * 60 + 30, duration_s=95.0, ack_after_s=12.0),  # 00:17:30
-    Cramp(onset_s=5 * 3600 + 3 * 60, duration_s=240.0, leg="leg", ack_after_s=31.0),  # 03:03
-    Cramp(onset_s=6 * 3600 + 40 * 60, duration_s=20.0, false_alarm=True),  # 04:40, marked false alarm
-]
-
-
-@pytest.fixture
-def night(state_dir):
-    store, clock, tb, writer = make(state_dir, START, BERLIN)
-    writer.run(NightSpec(minutes=570, cramps=KNOWN, temp_c=19.0))
-    yield store
-    store.close()
-
-
-def png_size(path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 def test_known_episodes_are_counted_timed_and_measured(night):
@@ -87,29 +61,6 @@ def test_text_and_markdown_show_the_episodes(night):
     assert "2 cramps (5 min 35 s in all); the longest began at 03:03 and lasted 4 min." in md
 
 
-def test_outputs_are_written_and_the_chart_shows_the_record(night, state_dir):
-    mlog = build_morning_log(night, NIGHT, Config(), now=MORNING)
-    md, png = write_outputs(mlog, state_dir)
-    assert md == state_dir / "logs" / "2026-11-24.md" and png == state_dir / "logs" / "2026-11-24.png"
-    assert md.read_text(encoding="utf-8") == mlog.to_markdown(chart_name="2026-11-24.png")
-    assert png_size(png) == (1000, 500)
-    assert 10_000 < png.stat().st_size < 500_000
-
-    record = night.night(NIGHT)
-    drawn = chart.render_night(mlog, state_dir / "again.png")
-    assert drawn.size_px == (1000, 500)
-    times, values = drawn.series["activity:leg"]
-    assert times == [m.start for m in record.minutes]
-    assert values == [m.activity_mg for m in record.minutes]
-    assert len(times) == 570
-    assert drawn.series["temperature"] == ([t for t, _ in record.temperatures], [v for _, v in record.temperatures])
-    spans = drawn.spans["episode"]
-    expected = [(ep.id, ep.onset, ep.end) for ep in record.episodes if not ep.false_alarm]
-    assert [s[0] for s in spans] == [e[0] for e in expected]
-    for (_, s0, s1), (_, e0, e1) in zip(spans, expected):
-        assert abs((s0 - e0).total_seconds()) < 0.01 and abs((s1 - e1).total_seconds()) < 0.01
-
-
 def test_fall_back_night_keeps_its_repeated_hour(state_dir):
     # 2026-10-25: 03:00 CEST -> 02:00 CET.  A cramp at the second 02:30 (CET).
     start = datetime(2026, 10, 24, 22, 0, tzinfo=BERLIN)
@@ -142,44 +93,6 @@ def test_spring_forward_night_is_shorter(state_dir):
     assert mlog.local(mlog.episodes[0].onset).strftime("%H:%M %Z") == "03:00 CEST"
 
 
-def test_hints_follow_the_night(tmp_path):
-    hot = Config(prompts=replace(PromptsConfig(), hot_room_c=22.0, cold_room_c=15.0))
-    # Two short, restless nights, then a warm night with two cramps.
-    db = tmp_path / "n.db"
-    for day, spec in ((22, NightSpec(restless=True)), (23, NightSpec(restless=True)),
-                      (24, NightSpec(cramps=[Cramp(3600, 70.0), Cramp(7200, 30.0)], temp_c=23.0))):
-        store, *_rest, writer = make(db, datetime(2026, 11, day, 22, 0, tzinfo=BERLIN), BERLIN)
-        writer.run(spec)
-        store.close()
-    store, *_ = make(db, MORNING, BERLIN)
-    mlog = build_morning_log(store, NIGHT, hot, now=MORNING)
-    hints = " ".join(mlog.hints)
-    assert "Stretch the calves gently before bed" in hints
-    assert "warm compress" in hints
-    assert "The bedroom was warm (up to 24.0 °C, above 22 °C)" in hints
-    assert "Drink enough" in hints
-    assert "after 2 short or broken nights" in hints
-    assert "not medical advice" in hints
-    assert "below 15" not in hints
-
-    calm = build_morning_log(store, date(2026, 11, 22), Config(), now=MORNING)
-    assert calm.episodes == [] and calm.hints == []
-    assert calm.summary[0] == "No cramps were recorded last night."
-    assert calm.restless_fraction == pytest.approx(0.5, abs=0.01)
-    store.close()
-
-
-def test_cold_room_hint(state_dir):
-    store, clock, tb, writer = make(state_dir, START, BERLIN)
-    writer.run(NightSpec(minutes=300, cramps=[Cramp(3600, 45.0)], temp_c=14.0))
-    mlog = build_morning_log(store, NIGHT, Config(), now=MORNING)
-    store.close()
-    assert any("below 18 °C during 1 cramp" in h for h in mlog.hints)
-    assert not any("bedroom was warm" in h for h in mlog.hints)
-    # The night ended early (the sensor was taken off at 03:00): that is not a gap, just fewer minutes.
-    assert len(mlog.minutes) == 300
-
-
 def test_window_in_another_zone_gives_local_times(tmp_path):
     ny = ZoneInfo("America/New_York")
     window = NightWindow(time(23, 0), time(6, 0), ny)
@@ -189,19 +102,6 @@ def test_window_in_another_zone_gives_local_times(tmp_path):
     mlog = build_morning_log(store, NIGHT, Config(), now=start + timedelta(hours=10))
     store.close()
     assert mlog.to_dict()["episodes"][0]["onset"] == "2026-11-25T00:30:00-05:00"
-
-
-def test_history_chart_shows_the_rows(tmp_path):
-    from service.night.morning import NightRow
-
-    rows = [NightRow(date(2026, 11, d), c, c * 1.5, "01:00" if c else None, t, 0)
-            for d, c, t in ((20, 0, 18.5), (21, 2, 19.0), (23, 1, None))]
-    drawn = chart.render_history(rows, tmp_path / "h.png")
-    assert png_size(tmp_path / "h.png") == drawn.size_px == (1000, 400)
-    days, counts = drawn.series["cramps"]
-    assert [d.date() for d in days] == [r.night for r in rows]
-    assert counts == [0.0, 2.0, 1.0]
-    assert drawn.series["temperature"][1] == [18.5, 19.0]
 
 
 def test_sensor_fault_is_shown_in_log_and_chart(state_dir):
@@ -219,3 +119,20 @@ def test_sensor_fault_is_shown_in_log_and_chart(state_dir):
     assert drawn.series["activity:leg"][0] == [m.start for m in mlog.minutes]  # no invented points in the gap
     ((_, g0, g1),) = drawn.spans["gap"]
     assert abs((g0 - fault.start).total_seconds()) < 0.01 and abs((g1 - fault.end).total_seconds()) < 0.01
+
+
+def test_built_from_a_record_alone_an_open_fault_runs_to_now():
+    from service.night.models import NightRecord, Span
+    from service.night.morning import morning_log
+
+    start, end = START.astimezone(timezone.utc), (START + timedelta(hours=9, minutes=30)).astimezone(timezone.utc)
+    fault = Span("fault", "leg", start + timedelta(hours=2), None, "no data")
+    record = NightRecord(NIGHT, start, end, [], [], [], [fault], None, sessions=1)
+    now = start + timedelta(hours=3)
+    mlog = morning_log(record, [], BERLIN, Config(), now)
+    assert mlog.in_progress
+    (span,) = mlog.spans
+    assert (span.start, span.end, span.reason) == (fault.start, now, "no data (not recovered)")
+    assert mlog.unrecorded_s == 3600
+    assert mlog.summary[0] == "No cramps were recorded so far tonight."
+    assert mlog.hints == []

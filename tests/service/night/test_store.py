@@ -16,7 +16,8 @@ import pytest
 
 from firmware.errors import StoreError
 from service.config import Config
-from service.night.morning import build_history, build_morning_log
+from service.night.history import build_history
+from service.night.outputs import build_morning_log
 from service.pipeline.nightwindow import NightWindow
 from service.night.store import SCHEMA_VERSION, NightStore
 from support.nightbuilder import Cramp, NightSpec, make

@@ -10,7 +10,7 @@ import pytest
 
 from firmware.clock import ManualClock
 from service.config import Config
-from service.night.morning import build_morning_log
+from service.night.outputs import build_morning_log
 from service.pipeline.timebase import TimeBase, duration_s
 from support.nightbuilder import make
 
