@@ -2,7 +2,7 @@
 
 Pure: no I/O, no wall clock, no sleeps; time comes only from the sample
 timestamps, so a recording replays exactly as the live service saw it.  The
-physics it rests on is in ../shared/docs/signals.md; the stages, their cost and
+physics it rests on is in docs/signals.md; the stages, their cost and
 the measured accuracy are in docs/detection.md.
 
 Stages (all orientation-free: only rotation-invariant quantities are used,
