@@ -321,9 +321,13 @@ class Sampler:
     def _check_stuck(self, accel_g: np.ndarray, t: np.ndarray) -> None:
         rows = np.asarray(accel_g)
         prev = self._last_row if self._last_row is not None else rows[0]
-        changed = np.any(rows != np.vstack([prev[None, :], rows[:-1]]), axis=1)
+        # The newest sample that differs from the one before it (its predecessor in the last batch for
+        # the first): one comparison over the batch, as this runs on every drain.
+        changed = np.empty(len(rows), dtype=bool)
+        changed[0] = bool((rows[0] != prev).any())
+        changed[1:] = (rows[1:] != rows[:-1]).any(axis=1)
         if changed.any():
-            self._unchanged_since = float(t[np.flatnonzero(changed)[-1]])
+            self._unchanged_since = float(t[len(rows) - 1 - int(changed[::-1].argmax())])
         elif self._unchanged_since is None:
             self._unchanged_since = float(t[0])
         self._last_row = rows[-1].copy()

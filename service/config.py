@@ -57,7 +57,7 @@ class AccelerometerConfig:
     leg: str = "leg"
     rate_hz: int = 50
     range_g: int = 4
-    drain_interval_s: float = 0.5
+    drain_interval_s: float = 1.0
     fault_after_s: float = 10.0
     stuck_after_s: float = 60.0
     legs: tuple[LegSensor, ...] = ()
@@ -324,7 +324,7 @@ SCHEMA: dict[str, dict[str, Spec]] = {
                 "Name of the leg this sensor is on, used in events (left, right, leg)."),
         "rate_hz": (_choice((25, 50, 100, 200), int), "50", "Output data rate: 25, 50, 100 or 200 Hz. 50 is plenty for cramps."),
         "range_g": (_choice((2, 4, 8), int), "4", "Full-scale range in g: 2, 4 or 8 (walking can clip at 2)."),
-        "drain_interval_s": (_float_range(0.05, 1.0), "0.5", "Seconds between FIFO drains (shortened automatically for small FIFOs)."),
+        "drain_interval_s": (_float_range(0.05, 1.0), "1.0", "Seconds between FIFO drains (shortened automatically for small FIFOs)."),
         "fault_after_s": (_float_range(1.0, 600.0), "10.0", "Seconds without data before the sensor_fault state."),
         "stuck_after_s": (_float_range(5.0, 3600.0), "60.0", "Seconds of identical readings that count as a stuck sensor."),
     },

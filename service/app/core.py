@@ -34,6 +34,11 @@ from service.pipeline.timebase import TimeBase
 
 log = logging.getLogger(__name__)
 
+CLOCK_CHECK_S = 1.0
+"""Monotonic seconds between the periodic looks for a wall-clock step (every stamp looks too); a step
+noticed up to a second late changes nothing, and looking on every core pass cost more than the rest
+of the periodic work."""
+
 
 @dataclass
 class CoreStats:
@@ -76,6 +81,7 @@ class Core:
         self._state_dirty = True
         self._last_night_cramps: int | None = None
         self.last_morning_log = None
+        self._clock_checked_at = -float("inf")
         self.topics = msgs.Topics.from_config(config)
         self.episodes = EpisodeTracker(self.topics, list(self.legs))
         if publisher is not None:
@@ -191,7 +197,9 @@ class Core:
     def periodic(self) -> None:
         """Night boundaries, prompts, the local fallback, the test-alert buzz, retained state; called often."""
         now = self.clock.monotonic()
-        self.timebase.check()  # notice a wall-clock step even when nothing is being stamped
+        if now - self._clock_checked_at >= CLOCK_CHECK_S:
+            self._clock_checked_at = now
+            self.timebase.check()  # notice a wall-clock step even when nothing is being stamped
         self._boundary_checked(now)
         if self.schedule.flush_due(now):
             self.store.flush()  # batched rows are written even in a quiet, fault-ridden night

@@ -1,7 +1,7 @@
 """One leg's pipeline: samples in, events and completed movement minutes out.
 
 A leg has a cramp detector, an alert policy and a movement summary.  Samples
-arrive one FIFO drain at a time (about 0.5 s); numpy's per-call overhead
+arrive one FIFO drain at a time (about 1 s); numpy's per-call overhead
 dominates such small batches, so the detector and the movement summary are
 fed a few drains at a time (:data:`DETECT_BATCH_S`, :data:`MOVEMENT_BATCH_S`).
 Pure: no clock, no threads, no I/O; times are the samples' monotonic seconds.
@@ -22,11 +22,13 @@ from service.pipeline.detect import CrampDetector
 from service.pipeline.movement import MinuteSummary, MovementSummarizer
 
 MOVEMENT_BATCH_S = 10.0  # seconds of samples handed to the movement summary at once
-DETECT_BATCH_S = 1.0
-"""Seconds of samples handed to the detector at once.  Its decisions depend on sample time only
-(the same alert ``t`` for any batch size), so this adds at most this much to the real delay of an
-alert, and saves about 0.4 CPU-s per night-hour over feeding every 0.5 s drain (numpy's per-call
-overhead dominates small batches)."""
+DETECT_BATCH_S = 2.0
+"""Seconds of samples handed to the detector at once (every second drain at the default 1 s).
+Its decisions depend on sample time only (the same alert ``t`` for any batch size), so this adds at
+most this much (1 s on average) to the real delay of an alert, and it halves the detector's cost
+against feeding every drain: numpy's per-call overhead dominates batches this small
+(docs/reliability.md)."""
+COVERED_SLACK = 0.99  # a batch "covers" its span when within 1 % of it (sample periods jitter)
 
 
 class SampleBuffer:
@@ -35,13 +37,22 @@ class SampleBuffer:
     def __init__(self):
         self._t: list[np.ndarray] = []
         self._a: list[np.ndarray] = []
+        self._n = 0
 
     def add(self, t: np.ndarray, accel_g: np.ndarray) -> None:
         self._t.append(t)
         self._a.append(accel_g)
+        self._n += len(t)
 
     def span_s(self) -> float:
-        return float(self._t[-1][-1] - self._t[0][0]) if self._t else 0.0
+        """Seconds of signal the samples cover: first to last plus one sample period (n samples, n periods)."""
+        if self._n < 2:
+            return 0.0
+        first_to_last = float(self._t[-1][-1] - self._t[0][0])
+        return first_to_last * self._n / (self._n - 1)
+
+    def covers(self, seconds: float) -> bool:
+        return self.span_s() >= COVERED_SLACK * seconds
 
     def take(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Everything collected, as one (t, accel_g) pair; None when empty."""
@@ -51,6 +62,7 @@ class SampleBuffer:
         a = self._a[0] if len(self._a) == 1 else np.concatenate(self._a)
         self._t.clear()
         self._a.clear()
+        self._n = 0
         return t, a
 
 
@@ -86,10 +98,10 @@ class LegPipeline:
         """One batch of samples inside the night window."""
         out = LegOutput()
         self.to_movement.add(t_mono, accel_g)
-        if self.to_movement.span_s() >= MOVEMENT_BATCH_S:
+        if self.to_movement.covers(MOVEMENT_BATCH_S):
             out.minutes += self.summarise()
         self.to_detector.add(t_mono, accel_g)
-        if self.to_detector.span_s() >= DETECT_BATCH_S:
+        if self.to_detector.covers(DETECT_BATCH_S):
             out.events += self.detect()
         out.events += self.policy.tick(float(t_mono[-1]))
         return out

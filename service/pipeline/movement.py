@@ -23,6 +23,7 @@ The per-sample work is vectorised; a short Python loop runs once per second.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,9 @@ MOVING_RMS_G = 0.03  # above a 10 mg/axis noise floor (vector RMS ~17 mg), below
 MOVING_TURN_DEG = 5.0  # a slow roll with little acceleration still turns the gravity vector
 POSTURE_CHANGE_DEG = 30.0  # lying postures of the shin differ by tens of degrees; tremor does not
 MIN_SAMPLES_PER_SECOND = 2
+
+
+Vector = tuple[float, float, float]  # a unit vector as plain floats
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ class MovementSummarizer:
         self._rms: list[float] = []
         self._moving = 0
         self._changes = 0
-        self._prev_dir: np.ndarray | None = None  # gravity direction of the previous covered second
-        self._posture: np.ndarray | None = None  # gravity direction the leg last settled in
+        self._prev_dir: Vector | None = None  # gravity direction of the previous covered second
+        self._posture: Vector | None = None  # gravity direction the leg last settled in
         self._last_second: int | None = None
 
     def feed(self, t: np.ndarray, accel_g: np.ndarray) -> list[MinuteSummary]:
@@ -106,19 +110,22 @@ class MovementSummarizer:
         norm = np.linalg.norm(mean, axis=1)
         direction = mean / np.where(norm > 1e-6, norm, 1.0)[:, None]
         out: list[MinuteSummary] = []
-        for i, s in enumerate(sec[starts]):
-            if counts[i] < MIN_SAMPLES_PER_SECOND or norm[i] < 0.3:  # too few samples, or free fall/garbage
-                self._last_second = int(s)
+        # One second at a time in plain Python floats: numpy's per-call cost on 3-vectors is most of the
+        # work otherwise, and this runs for every second of the night.
+        for s, count, size, rms_g, unit in zip(sec[starts].tolist(), counts.tolist(), norm.tolist(), rms.tolist(),
+                                             map(tuple, direction.tolist())):
+            if count < MIN_SAMPLES_PER_SECOND or size < 0.3:  # too few samples, or free fall/garbage
+                self._last_second = s
                 continue
-            minute = int(s // 60)
+            minute = s // 60
             if self._minute is not None and minute != self._minute and self._rms:
                 out.append(self._emit())
             self._minute = minute
-            self._second(float(rms[i]), direction[i])
-            self._last_second = int(s)
+            self._second(rms_g, unit)
+            self._last_second = s
         return out
 
-    def _second(self, rms_g: float, direction: np.ndarray) -> None:
+    def _second(self, rms_g: float, direction: Vector) -> None:
         turned = self._prev_dir is not None and _angle_deg(self._prev_dir, direction) > MOVING_TURN_DEG
         moving = rms_g > MOVING_RMS_G or turned
         self._rms.append(rms_g)
@@ -145,5 +152,7 @@ class MovementSummarizer:
         return summary
 
 
-def _angle_deg(u: np.ndarray, v: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip(np.dot(u, v), -1.0, 1.0))))
+def _angle_deg(u: Vector, v: Vector) -> float:
+    """Degrees between two unit vectors."""
+    cos = u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+    return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
