@@ -5,8 +5,8 @@ against the emulated chip for one hour of stepped time (ManualClock), and
 report:
 
 - I2C transactions per second (every call that reached the bus; one
-  ``i2c_rdwr`` is one transaction), at the configured drain interval (0.2 s,
-  the default) and at 0.5 s (shortened automatically where the FIFO is small);
+  ``i2c_rdwr`` is one transaction), at drain intervals of 0.2 s, 0.5 s and
+  the configuration's default (shortened automatically where the FIFO is small);
 - CPU seconds per hour: the whole run, and the emulated chip alone (the same
   drains done with bare register reads), whose difference is the cost of the
   driver and the sampler that a Pi would pay;
@@ -40,6 +40,7 @@ from firmware.emulated.rig import ChipSpec, build_rig
 from firmware.lis3dh import LIS3DH
 from firmware.mpu6050 import MPU6050
 from firmware.samples import AccelBatch, Gap
+from service.config import AccelerometerConfig
 
 HOUR_S = 3600.0
 RATE_HZ = 50
@@ -179,11 +180,12 @@ def main() -> None:
           "CPU s/h (driver+sampler) | samples | lost | gaps | worst timestamp error |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     default_drain = []
+    default_s = AccelerometerConfig().drain_interval_s
     for chip in CHIPS:
-        for interval in (0.2, 0.5):
+        for interval in sorted({0.2, 0.5, default_s}):
             r = run_hour(chip, interval)
             emu = emulator_only_cpu(chip, r["interval_s"])
-            if interval == 0.2:
+            if interval == default_s:
                 default_drain.append(dict(r, driver_cpu_s=r["cpu_s"] - emu))
             print(f"| {chip} | {r['interval_s']:.2f} s | {r['tx_per_s']:.2f} | {r['cpu_s']:.2f} | {emu:.2f} | "
                   f"{r['cpu_s'] - emu:.2f} | {r['samples']} | {r['lost']} | {r['gaps']} | {r['ts_err_ms']:.1f} ms |")
@@ -194,15 +196,15 @@ def main() -> None:
     print("| I2C tx/s | CPU s/h | samples produced | missed | read twice |")
     print("|---|---|---|---|---|")
     print(f"| {p['tx_per_s']:.2f} | {p['cpu_s']:.2f} | {p['produced']} | {p['missed']} | {p['duplicated']} |")
-    print("\nfault injection: 1 % of I2C transactions fail, the chip resets at 30 min (drain 0.2 s):")
+    print(f"\nfault injection: 1 % of I2C transactions fail, the chip resets at 30 min (drain {default_s:g} s):")
     print("| chip | I2C errors | gaps | gap s | samples+gaps cover (s of 3600) |")
     print("|---|---|---|---|---|")
     faulty = []
     for chip in CHIPS:
-        r = run_hour(chip, 0.2, fail_rate=0.01, reset_at=1800.0)
+        r = run_hour(chip, default_s, fail_rate=0.01, reset_at=1800.0)
         faulty.append(r)
         print(f"| {chip} | {r['errors']} | {r['gaps']} | {r['gap_s']:.2f} | {r['coverage_s']:.1f} |")
-    print(f"\nsummary: FIFO drained every 0.2 s: {min(r['tx_per_s'] for r in default_drain):.1f}-"
+    print(f"\nsummary: FIFO drained every {default_s:g} s (the default): {min(r['tx_per_s'] for r in default_drain):.1f}-"
           f"{max(r['tx_per_s'] for r in default_drain):.1f} I2C tx/s, driver+sampler up to "
           f"{max(r['driver_cpu_s'] for r in default_drain):.2f} CPU s/h, "
           f"{sum(r['lost'] for r in default_drain)} samples lost; polling {p['tx_per_s']:.0f} tx/s, "

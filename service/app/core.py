@@ -34,10 +34,10 @@ from service.pipeline.timebase import TimeBase
 
 log = logging.getLogger(__name__)
 
-CLOCK_CHECK_S = 1.0
-"""Monotonic seconds between the periodic looks for a wall-clock step (every stamp looks too); a step
-noticed up to a second late changes nothing, and looking on every core pass cost more than the rest
-of the periodic work."""
+CLOCK_CHECK_S = 5.0
+"""Monotonic seconds between the periodic looks for a wall-clock step.  Every stamp (event, minute,
+reading) looks too, so labels are always right; this look only moves a night-window boundary, where
+5 s late changes nothing, and looking on every core pass cost more than the rest of the periodic work."""
 
 
 @dataclass

@@ -170,6 +170,19 @@ class DetectorEvent:
 _IDLE, _CANDIDATE, _EPISODE, _WALK_HOLD = range(4)
 
 
+@dataclass(frozen=True)
+class _Windows:
+    """One batch of window features; lists where the episode logic reads them one window at a time."""
+
+    w: list[int]  # window index, floor(t / WINDOW_S)
+    mean: np.ndarray  # (n, 3) mean acceleration, g
+    dyn: list[float]  # dynamic RMS above the noise floor, g
+    peak: list[float]  # largest deviation from the window's mean, g
+    active: list[bool]
+    still: list[bool]
+    last_still: np.ndarray  # index of the last still window up to each, -1 if none
+
+
 class CrampDetector:
     """Streaming detector for one leg.  Feed it batches of samples in time order."""
 
@@ -241,15 +254,19 @@ class CrampDetector:
             raise ValueError(f"t has {t.shape[0]} samples but accel_g has {a.shape[0]}")
         if t.size == 0:
             return []
-        ok = np.isfinite(t) & np.isfinite(a).all(axis=1)
-        # strictly increasing, also across batches
-        prev = np.maximum.accumulate(np.concatenate(([self._last_t], t[:-1])))
-        ok &= t > prev
-        if not ok.all():
-            self.samples_dropped += int((~ok).sum())
-            t, a = t[ok], a[ok]
-            if t.size == 0:
-                return []
+        # The usual batch is finite and strictly increasing (also across batches): check that at once, and
+        # only otherwise work out which samples to drop.
+        clean = t[0] > self._last_t and bool(np.isfinite(a).all()) and bool((t[1:] > t[:-1]).all()) \
+            and bool(np.isfinite(t[-1]))
+        if not clean:
+            ok = np.isfinite(t) & np.isfinite(a).all(axis=1)
+            prev = np.maximum.accumulate(np.concatenate(([self._last_t], t[:-1])))
+            ok &= t > prev
+            if not ok.all():
+                self.samples_dropped += int((~ok).sum())
+                t, a = t[ok], a[ok]
+                if t.size == 0:
+                    return []
         self._last_t = float(t[-1])
         self._buffer(t, a)
         if self._pend_t.size:
@@ -371,102 +388,121 @@ class CrampDetector:
     # ------------------------------------------------------------ stage 4-5: episode logic
 
     def _run(self, w, mean, dyn, peak, active, still, last_still) -> list[DetectorEvent]:
-        p = self.preset
-        events: list[DetectorEvent] = []
-        wl = w.tolist()
-        act = active.tolist()
-        stl = still.tolist()
-        dynl = dyn.tolist()
-        peakl = peak.tolist()
+        """The episode logic, one window at a time: an idle detector skips to the next active window;
+        every other state has a method that takes one window and says whether to move on to the next
+        (a candidate broken by a long gap, or an episode ended by one, looks at the same window again
+        as a possible new onset)."""
+        win = _Windows(w.tolist(), mean, dyn.tolist(), peak.tolist(), active.tolist(), still.tolist(), last_still)
         active_idx = np.flatnonzero(active)
-        nw = len(wl)
+        events: list[DetectorEvent] = []
         prev_w = self._prev_widx
         i = 0
-        while i < nw:
+        while i < len(win.w):
             if self._state == _IDLE:
                 k = int(np.searchsorted(active_idx, i))
                 if k >= active_idx.size:
                     break
                 i = int(active_idx[k])
-                self._start_candidate(i, wl, mean, last_still)
-                prev_w = wl[i] - 1
-            gap_s = (wl[i] - prev_w - 1) * WINDOW_S if prev_w is not None else 0.0
-            prev_w = wl[i]
-            t_end = (wl[i] + 1) * WINDOW_S
+                self._start_candidate(i, win.w, mean, last_still)
+                prev_w = win.w[i] - 1
+            gap_s = (win.w[i] - prev_w - 1) * WINDOW_S if prev_w is not None else 0.0
+            prev_w = win.w[i]
+            t_end = (win.w[i] + 1) * WINDOW_S
             self._last_window_t = t_end
             if self._state == _CANDIDATE:
-                if gap_s > LONG_GAP_S:
-                    self._state = _IDLE
-                    continue  # re-examine this window as a possible new onset
-                if (act[i] and self._dipped and self._peaks and self._restarts < MAX_RESTARTS
-                        and self._periodic_context(t_end)
-                        and peakl[i] >= max(RESTART_PEAK_G, RESTART_PEAK_RATIO * float(np.median(self._peaks)))):
-                    # a fresh jerk right after a dip, amid a series of short movements: the next
-                    # movement of a PLM series, not the same event going on
-                    restarts = self._restarts + 1
-                    self._start_candidate(i, wl, mean, last_still)
-                    self._restarts = restarts
-                self._flags.append(act[i])
-                self._peaks.append(peakl[i])
-                if act[i]:
-                    self._still_run = 0
-                    self._power_sum += dynl[i] ** 2
-                    self._power_n += 1
-                else:
-                    self._dipped = True
-                    if not stl[i]:
-                        self._still_run = 0  # above the noise floor: weak movement, not a still gap
-                    else:
-                        self._still_run += 1
-                        if self._still_run * WINDOW_S > p.max_still_s:
-                            self._state = _IDLE
-                            self._recent_runs.append(t_end)
-                            i += 1
-                            continue
-                if (
-                    act[i]
-                    and t_end - self._onset >= p.alert_after_s
-                    and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
-                    and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
-                    and (t_end - self._onset >= p.alert_after_s + TURNED_EXTRA_S
-                         or self._angle(mean[i]) < TURNED_DEG)
-                ):
-                    if self._walking(t_end):
-                        self._state = _WALK_HOLD
-                        self._last_active_t = t_end
-                    else:
-                        self._state = _EPISODE
-                        self._last_active_t = t_end
-                        self._last_update_t = t_end
-                        self._prev_act = True
-                        self._tilt_deg = self._angle(mean[i])
-                        events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
-                                                    self._intensity(), self._tilt_deg))
+                advance = self._candidate_window(win, i, t_end, gap_s, events)
             elif self._state == _EPISODE:
-                if gap_s > EPISODE_GAP_END_S:
-                    events.append(self._end(t_end - (gap_s + WINDOW_S)))
-                    continue
-                self._last_active_t += gap_s  # lost data is not evidence that the leg settled
-                # a lone marginal window is noise: movement is two active windows in a row or a clear one
-                if act[i] and (self._prev_act or dynl[i] >= 2.0 * p.on_abs_g):
-                    self._last_active_t = t_end
-                    self._power_sum += dynl[i] ** 2
-                    self._power_n += 1
-                    self._tilt_deg = self._angle(mean[i])
-                self._prev_act = act[i]
-                if t_end - self._last_active_t >= p.end_quiet_s:
-                    events.append(self._end(t_end))
-                elif t_end - self._last_update_t >= UPDATE_EVERY_S:
-                    self._last_update_t = t_end
-                    events.append(DetectorEvent("update", t_end, self._onset, t_end - self._onset,
-                                                self._intensity(), self._tilt_deg))
-            elif self._state == _WALK_HOLD:
-                if act[i]:
-                    self._last_active_t = t_end
-                elif t_end - self._last_active_t >= WALK_HOLD_QUIET_S:
-                    self._state = _IDLE
-            i += 1
+                advance = self._episode_window(win, i, t_end, gap_s, events)
+            else:
+                advance = self._walk_hold_window(win, i, t_end)
+            if advance:
+                i += 1
         return events
+
+    def _candidate_window(self, win: "_Windows", i: int, t_end: float, gap_s: float,
+                          events: list[DetectorEvent]) -> bool:
+        """A movement began: does it go on like a cramp (alert), stop (idle), or turn out to be walking?"""
+        p = self.preset
+        act = win.active[i]
+        if gap_s > LONG_GAP_S:
+            self._state = _IDLE
+            return False  # re-examine this window as a possible new onset
+        if (act and self._dipped and self._peaks and self._restarts < MAX_RESTARTS
+                and self._periodic_context(t_end)
+                and win.peak[i] >= max(RESTART_PEAK_G, RESTART_PEAK_RATIO * float(np.median(self._peaks)))):
+            # a fresh jerk right after a dip, amid a series of short movements: the next
+            # movement of a PLM series, not the same event going on
+            restarts = self._restarts + 1
+            self._start_candidate(i, win.w, win.mean, win.last_still)
+            self._restarts = restarts
+        self._flags.append(act)
+        self._peaks.append(win.peak[i])
+        if act:
+            self._still_run = 0
+            self._power_sum += win.dyn[i] ** 2
+            self._power_n += 1
+        else:
+            self._dipped = True
+            if not win.still[i]:
+                self._still_run = 0  # above the noise floor: weak movement, not a still gap
+            else:
+                self._still_run += 1
+                if self._still_run * WINDOW_S > p.max_still_s:
+                    self._state = _IDLE
+                    self._recent_runs.append(t_end)
+                    return True
+        if (
+            act
+            and t_end - self._onset >= p.alert_after_s
+            and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
+            and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
+            and (t_end - self._onset >= p.alert_after_s + TURNED_EXTRA_S
+                 or self._angle(win.mean[i]) < TURNED_DEG)
+        ):
+            if self._walking(t_end):
+                self._state = _WALK_HOLD
+                self._last_active_t = t_end
+            else:
+                self._state = _EPISODE
+                self._last_active_t = t_end
+                self._last_update_t = t_end
+                self._prev_act = True
+                self._tilt_deg = self._angle(win.mean[i])
+                events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
+                                            self._intensity(), self._tilt_deg))
+        return True
+
+    def _episode_window(self, win: "_Windows", i: int, t_end: float, gap_s: float,
+                        events: list[DetectorEvent]) -> bool:
+        """A cramp is under way: it goes on while the leg keeps moving, and ends after a quiet spell."""
+        p = self.preset
+        act = win.active[i]
+        if gap_s > EPISODE_GAP_END_S:
+            events.append(self._end(t_end - (gap_s + WINDOW_S)))
+            return False  # the episode ended before the gap: this window may open a new one
+        self._last_active_t += gap_s  # lost data is not evidence that the leg settled
+        # a lone marginal window is noise: movement is two active windows in a row or a clear one
+        if act and (self._prev_act or win.dyn[i] >= 2.0 * p.on_abs_g):
+            self._last_active_t = t_end
+            self._power_sum += win.dyn[i] ** 2
+            self._power_n += 1
+            self._tilt_deg = self._angle(win.mean[i])
+        self._prev_act = act
+        if t_end - self._last_active_t >= p.end_quiet_s:
+            events.append(self._end(t_end))
+        elif t_end - self._last_update_t >= UPDATE_EVERY_S:
+            self._last_update_t = t_end
+            events.append(DetectorEvent("update", t_end, self._onset, t_end - self._onset,
+                                        self._intensity(), self._tilt_deg))
+        return True
+
+    def _walk_hold_window(self, win: "_Windows", i: int, t_end: float) -> bool:
+        """Walking: no alert until the leg has been still for a while (then idle again)."""
+        if win.active[i]:
+            self._last_active_t = t_end
+        elif t_end - self._last_active_t >= WALK_HOLD_QUIET_S:
+            self._state = _IDLE
+        return True
 
     def _start_candidate(self, i, wl, mean, last_still) -> None:
         self._state = _CANDIDATE

@@ -21,7 +21,9 @@ from service.pipeline.alerts import AlertPolicy
 from service.pipeline.detect import CrampDetector
 from service.pipeline.movement import MinuteSummary, MovementSummarizer
 
-MOVEMENT_BATCH_S = 10.0  # seconds of samples handed to the movement summary at once
+MOVEMENT_BATCH_S = 30.0
+"""Seconds of samples handed to the movement summary at once.  It reports whole minutes (the same
+minutes for any batch size), and the night record writes its per-minute rows every 30 s anyway."""
 DETECT_BATCH_S = 2.0
 """Seconds of samples handed to the detector at once (every second drain at the default 1 s).
 Its decisions depend on sample time only (the same alert ``t`` for any batch size), so this adds at
