@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from firmware.accelerometer import FifoAccelerometer
+from firmware.bus import TRANSIENT_ERRNOS
 from firmware.clock import Clock
 from firmware.errors import NightcrampError
 from firmware.samples import AccelBatch, Gap, SensorStatus
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[object], None]
 
-TRANSIENT_ERRNOS = (errno.EREMOTEIO, errno.EIO, errno.ETIMEDOUT)  # 121, 5, 110: a tugged cable, noise
 FIFO_HEADROOM_FRACTION = 0.5  # drain before the FIFO is half full, whatever the configured interval
 REINIT_AFTER_ERRORS = 10  # consecutive failed cycles before re-initialising even if verify() passes
 BACKOFF_FIRST_S = 0.01

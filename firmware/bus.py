@@ -6,6 +6,7 @@ simulator pass in whatever bus they have (:class:`firmware.emulated.bus.Emulated
 
 from __future__ import annotations
 
+import errno
 import threading
 from typing import Protocol, Sequence
 
@@ -14,6 +15,10 @@ from smbus2 import i2c_msg
 # smbus2's read_i2c_block_data refuses more than 32 bytes (SMBus block limit);
 # longer bursts go as one combined write+read transaction through i2c_rdwr.
 SMBUS_BLOCK_MAX = 32
+
+TRANSIENT_ERRNOS = (errno.EREMOTEIO, errno.EIO, errno.ETIMEDOUT)
+"""121, 5, 110: what Linux i2c-dev raises for a NACK, a bus I/O error or a timeout (a tugged cable,
+noise).  The sampler retries these quietly; the emulated bus injects exactly these."""
 
 
 class I2CBus(Protocol):

@@ -18,6 +18,8 @@ import random
 import threading
 from typing import Protocol, Sequence
 
+from firmware.bus import TRANSIENT_ERRNOS
+
 
 class EmulatedDevice(Protocol):
     """One chip on the emulated bus."""
@@ -27,9 +29,6 @@ class EmulatedDevice(Protocol):
 
     def read(self, n: int) -> bytes:
         """An I2C read message of ``n`` bytes addressed to this chip."""
-
-
-TRANSIENT_ERRNOS = (errno_mod.EREMOTEIO, errno_mod.EIO, errno_mod.ETIMEDOUT)  # 121, 5, 110
 
 
 class EmulatedBus:
