@@ -210,8 +210,3 @@ class FifoAccelerometer(ABC):
 def int16_le(data: bytes) -> np.ndarray:
     """Little-endian signed 16-bit words as an int array (n*6 bytes -> shape (n, 3))."""
     return np.frombuffer(bytes(data), dtype="<i2").reshape(-1, 3).astype(np.int32)
-
-
-def int16_be(data: bytes) -> np.ndarray:
-    """Big-endian signed 16-bit words as an int array (n*6 bytes -> shape (n, 3))."""
-    return np.frombuffer(bytes(data), dtype=">i2").reshape(-1, 3).astype(np.int32)

@@ -45,7 +45,9 @@ PERIOD_BASELINE_MIN_S = 2.0  # measure the chip's real period once the baseline 
 PERIOD_BASELINE_RESTART_S = 600.0  # then restart the baseline now and then, to follow thermal drift
 PERIOD_TOLERANCE = 0.1  # the measured period stays within 10 % of nominal (ODR tolerances of cheap chips)
 LOSS_THRESHOLD_PERIODS = 2.5  # unexplained lag beyond this many periods means samples were lost
-IDLE_SUSPECT_S = 0.5  # no samples at all for this long (and several drains): check the chip
+IDLE_SUSPECT_S = 0.5  # no samples at all for this long, and for more than one drain: check the chip
+IDLE_SUSPECT_PERIODS = 3  # ... and for this many sample periods beyond one drain interval (a short interval
+# at a low rate legitimately finds the FIFO empty now and then; a long one never does)
 
 
 @dataclass
@@ -247,8 +249,10 @@ class Sampler:
             self._reanchor = True  # the FIFO was reset: what comes next is not contiguous
         else:
             last = self._last_data_at if self._last_data_at is not None else self._started_at
-            if t_before - last > max(IDLE_SUSPECT_S, 3 * self.interval_s):
-                self._check_chip = True  # a chip that reset sits in standby with an empty FIFO
+            if t_before - last > max(IDLE_SUSPECT_S, self.interval_s + IDLE_SUSPECT_PERIODS * self._nominal_period):
+                # A chip that reset sits in standby with an empty FIFO.  Suspected at the second empty
+                # drain whatever the interval, so a reset costs about two intervals of data.
+                self._check_chip = True
 
     # ------------------------------------------------------------ timestamps
 
@@ -294,8 +298,9 @@ class Sampler:
         self._update_period(t_before)
         self._last_data_at = t_before
         self.stats.samples += n
+        accel_g = np.asarray(accel_g, dtype=float)
         self._check_stuck(accel_g, t)
-        self._emit(AccelBatch(self.leg, t, np.asarray(accel_g, dtype=float)))
+        self._emit(AccelBatch(self.leg, t, accel_g))
 
     def _restart_baseline(self, t_before: float) -> None:
         self._baseline = (t_before, 0)
@@ -319,21 +324,27 @@ class Sampler:
     # ------------------------------------------------------------ health
 
     def _check_stuck(self, accel_g: np.ndarray, t: np.ndarray) -> None:
-        rows = np.asarray(accel_g)
-        prev = self._last_row if self._last_row is not None else rows[0]
-        # The newest sample that differs from the one before it (its predecessor in the last batch for
-        # the first): one comparison over the batch, as this runs on every drain.
-        changed = np.empty(len(rows), dtype=bool)
-        changed[0] = bool((rows[0] != prev).any())
-        changed[1:] = (rows[1:] != rows[:-1]).any(axis=1)
-        if changed.any():
-            self._unchanged_since = float(t[len(rows) - 1 - int(changed[::-1].argmax())])
-        elif self._unchanged_since is None:
-            self._unchanged_since = float(t[0])
+        """Track when the readings last changed; identical readings for ``stuck_after_s`` mean a hung sensor.
+
+        A live sensor's noise changes nearly every sample, so the newest two rows
+        are compared first (one small comparison per drain); only when they are
+        equal is the whole drain searched for its last change.
+        """
+        rows = accel_g
+        t_last = float(t[-1])
+        if len(rows) > 1 and rows[-1].tolist() != rows[-2].tolist():
+            self._unchanged_since = t_last  # the newest sample is itself a change
+        else:
+            prev = self._last_row if self._last_row is not None else rows[0]
+            changed = np.any(rows != np.vstack([prev[None, :], rows[:-1]]), axis=1)
+            if changed.any():
+                self._unchanged_since = float(t[np.flatnonzero(changed)[-1]])
+            elif self._unchanged_since is None:
+                self._unchanged_since = float(t[0])
         self._last_row = rows[-1].copy()
-        self._stuck = float(t[-1]) - self._unchanged_since >= self.stuck_after_s
-        if self._stuck and (self._stuck_reinit_at is None or t[-1] - self._stuck_reinit_at >= self.stuck_after_s):
-            self._stuck_reinit_at = float(t[-1])
+        self._stuck = t_last - self._unchanged_since >= self.stuck_after_s
+        if self._stuck and (self._stuck_reinit_at is None or t_last - self._stuck_reinit_at >= self.stuck_after_s):
+            self._stuck_reinit_at = t_last
             self._need_init = True  # a re-initialisation sometimes revives a hung converter
 
     def _check_fault(self, now: float) -> None:

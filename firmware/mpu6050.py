@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 from enum import IntEnum
 
-from firmware.accelerometer import PI_I2C_PINS, DrainResult, FifoAccelerometer, empty_result, int16_be
+import numpy as np
+
+from firmware.accelerometer import PI_I2C_PINS, DrainResult, FifoAccelerometer, empty_result
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +116,12 @@ def accel_counts_to_g(counts, range_g: int):
 
 
 def decode_fifo_g(data: bytes, range_g: int):
-    """FIFO bytes holding whole accelerometer frames (X, Y, Z big-endian int16) to an (n, 3) array in g."""
-    return accel_counts_to_g(int16_be(data), range_g)
+    """FIFO bytes holding whole accelerometer frames (X, Y, Z big-endian int16) to an (n, 3) array in g.
+
+    The int16 words are divided as they are (numpy promotes them to float64, exactly): one array
+    operation per drain instead of a widening copy first.
+    """
+    return accel_counts_to_g(np.frombuffer(data, dtype=">i2").reshape(-1, 3), range_g)
 
 
 def sample_rate_divider(rate_hz: int) -> int:

@@ -112,6 +112,18 @@ def test_a_chip_reset_is_detected_and_reinitialised():
     assert not collect(items, SensorStatus)  # back well before fault_after_s
 
 
+def test_a_chip_reset_is_noticed_at_the_second_empty_drain_of_a_long_interval():
+    """At a 1 s drain the empty FIFO of a reset chip is suspected at the second empty drain and the chip is
+    checked at the next: the FIFO's unread samples plus about three intervals, not five."""
+    clock, bus, chipdev, source, sampler, items = make("mpu6050", drain_interval_s=1.0)
+    assert sampler.interval_s == 1.0
+    run_samplers(clock, [sampler], 20.0, events=[(10.5, chipdev.power_on_reset)], finish=False)
+    gaps = collect(items, Gap)
+    assert len(gaps) == 1 and gaps[0].reason == "sensor reset"
+    assert gaps[0].t_start <= 10.55 and gaps[0].duration_s < 3.5
+    assert sampler.stats.resets_detected == 1
+
+
 def test_an_unplugged_sensor_enters_and_leaves_the_fault_state():
     clock, bus, chipdev, source, sampler, items = make("lis3dh")
 
