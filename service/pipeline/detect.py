@@ -254,10 +254,9 @@ class CrampDetector:
             raise ValueError(f"t has {t.shape[0]} samples but accel_g has {a.shape[0]}")
         if t.size == 0:
             return []
-        # The usual batch is finite and strictly increasing (also across batches): check that at once, and
-        # only otherwise work out which samples to drop.
-        clean = t[0] > self._last_t and bool(np.isfinite(a).all()) and bool((t[1:] > t[:-1]).all()) \
-            and bool(np.isfinite(t[-1]))
+        # The usual batch is finite and strictly increasing, also across batches: four checks on the whole
+        # batch.  Anything else is sorted out sample by sample.
+        clean = t[0] > self._last_t and np.isfinite(t).all() and np.isfinite(a).all() and (t[1:] > t[:-1]).all()
         if not clean:
             ok = np.isfinite(t) & np.isfinite(a).all(axis=1)
             prev = np.maximum.accumulate(np.concatenate(([self._last_t], t[:-1])))
@@ -314,35 +313,43 @@ class CrampDetector:
             self._buf.popleft()
 
     def _process(self, widx: np.ndarray, a: np.ndarray) -> list[DetectorEvent]:
-        starts = np.flatnonzero(np.diff(widx)) + 1
-        starts = np.concatenate(([0], starts))
-        counts = np.diff(np.concatenate((starts, [widx.size])))
+        # A live batch holds a few windows, so the cost is numpy's per-call overhead, not the arithmetic:
+        # each step below is one array operation over all windows, and the usual case (every window
+        # full, one noise block) skips the filtering.
+        starts = np.concatenate(([0], np.flatnonzero(widx[1:] != widx[:-1]) + 1))
+        counts = np.concatenate((starts[1:], [widx.size])) - starts
         keep = counts >= MIN_SAMPLES_PER_WINDOW
         sums = np.add.reduceat(a, starts, axis=0)
         sq = np.add.reduceat(np.einsum("ij,ij->i", a, a), starts)
         n = counts.astype(float)
         mean = sums / n[:, None]
+        dof = np.maximum(n - 1.0, 1.0)
         # trace of the covariance, unbiased: rotation-invariant dynamic power (g^2)
-        var = (sq - n * np.einsum("ij,ij->i", mean, mean)) / np.maximum(n - 1.0, 1.0)
+        var = (sq - n * np.einsum("ij,ij->i", mean, mean)) / dof
         var = np.maximum(var, 0.0)
         dev = a - np.repeat(mean, counts, axis=0)
         peak = np.maximum.reduceat(np.einsum("ij,ij->i", dev, dev), starts)
-        w = widx[starts][keep]
-        mean, var, n, peak = mean[keep], var[keep], n[keep], np.sqrt(peak[keep])
-        if w.size == 0:
-            return []
+        w = widx[starts]
+        if not keep.all():
+            w, mean, var, n, peak, dof = w[keep], mean[keep], var[keep], n[keep], peak[keep], dof[keep]
+            if w.size == 0:
+                return []
+        peak = np.sqrt(peak)
         noise, ready = self._noise_for(w, var)
         p = self.preset
         # standard error of a 3-axis variance estimate from n samples
-        var_se = noise * np.sqrt(2.0 / (3.0 * np.maximum(n - 1.0, 1.0)))
+        var_se = noise * np.sqrt(2.0 / (3.0 * dof))
         excess = var - noise
         dyn = np.sqrt(np.maximum(excess, 0.0))
         # posture change since the previous window (only if adjacent)
-        prev_mean = np.vstack(([self._prev_mean if self._prev_mean is not None else mean[0]], mean[:-1]))
+        prev_mean = np.empty_like(mean)
+        prev_mean[0] = self._prev_mean if self._prev_mean is not None else mean[0]
+        prev_mean[1:] = mean[:-1]
         prev_n = np.concatenate(([self._prev_n or n[0]], n[:-1]))
         prev_w = np.concatenate(([self._prev_widx if self._prev_widx is not None else w[0] - 10], w[:-1]))
         adjacent = (w - prev_w) == 1
-        step = np.linalg.norm(mean - prev_mean, axis=1)
+        moved = mean - prev_mean
+        step = np.sqrt(np.add.reduce(moved * moved, axis=1))  # the Euclidean norm of each row
         # E|mean difference|^2 of pure noise is noise * (1/n + 1/prev_n); allow three times its RMS
         step_noise = 3.0 * np.sqrt(noise * (1.0 / n + 1.0 / prev_n))
         tilt = np.where(adjacent, np.maximum(step - step_noise, 0.0), 0.0)
@@ -365,6 +372,13 @@ class CrampDetector:
         would be wrong by a factor of five on some chips.
         """
         blocks = w // BLOCK_WINDOWS
+        first = int(blocks[0])
+        if first == int(blocks[-1]):  # the usual live batch: all in one block (``w`` is increasing)
+            if self._block_id is not None and first != self._block_id:
+                self._close_block()
+            self._block_id = first
+            self._block_vars.append(var)
+            return np.full(var.shape, self._noise_var), np.full(var.shape, bool(self._noise_hist))
         out = np.empty_like(var)
         ready = np.empty(var.shape, dtype=bool)
         bounds = np.flatnonzero(np.diff(blocks)) + 1
