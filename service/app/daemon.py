@@ -43,7 +43,10 @@ from service.pipeline.nightwindow import NightWindow
 
 log = logging.getLogger(__name__)
 
-TICK_REAL_S = 0.25  # the core wakes at least this often (real seconds) for time-driven work
+TICK_REAL_S = 1.0
+"""Real seconds the core waits for an item before doing its time-driven work anyway.  Every item (a
+drain, a button press, an MQTT command) wakes it at once; what is left is timed in whole seconds
+(prompts, the local-alert fallback, the test-alert buzz, the night window)."""
 
 
 # ---------------------------------------------------------------- service
