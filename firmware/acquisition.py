@@ -4,7 +4,8 @@ The chip clocks the samples; the :class:`Sampler` only empties the FIFO every
 ``drain_interval_s`` and gives each sample the time ``anchor + index * period``
 on the monotonic clock.  The period starts at 1/ODR and is then measured
 against the monotonic clock over a long baseline (a chip's oscillator is off
-by up to a few percent), and the phase is pulled gently towards the clock, so
+by up to a few percent), and the phase is pulled gently towards the clock
+(with a time constant of about a second, whatever the drain interval), so
 timestamps are continuous across drains, follow the chip's real rate and never
 go backwards.
 
@@ -40,8 +41,14 @@ FIFO_HEADROOM_FRACTION = 0.5  # drain before the FIFO is half full, whatever the
 REINIT_AFTER_ERRORS = 10  # consecutive failed cycles before re-initialising even if verify() passes
 BACKOFF_FIRST_S = 0.01
 BACKOFF_MAX_S = 1.0
-PHASE_GAIN = 0.2  # fraction of the phase error corrected per drain (the rest is jitter)
+PHASE_GAIN = 0.2  # fraction of the phase error corrected per PHASE_GAIN_INTERVAL_S of drains (the rest is jitter)
+PHASE_GAIN_INTERVAL_S = 0.2  # a longer drain interval corrects more per drain: the same time constant (~1 s)
 PERIOD_BASELINE_MIN_S = 2.0  # measure the chip's real period once the baseline is this long (and ever better)
+PERIOD_FIRST_MIN_SAMPLES = 40
+"""The very first measurement is taken as soon as the baseline holds this many samples (one drain at
+1 s and 50 Hz): it is within 1/40 = 2.5 % at once, and until it exists the nominal period makes a chip
+that runs a few percent slow lag by that much per sample, which at a long drain interval crosses
+LOSS_THRESHOLD_PERIODS within two drains and would be reported as samples lost."""
 PERIOD_BASELINE_RESTART_S = 600.0  # then restart the baseline now and then, to follow thermal drift
 PERIOD_TOLERANCE = 0.1  # the measured period stays within 10 % of nominal (ODR tolerances of cheap chips)
 LOSS_THRESHOLD_PERIODS = 2.5  # unexplained lag beyond this many periods means samples were lost
@@ -111,6 +118,7 @@ class Sampler:
         # timestamping
         self._nominal_period = 1.0 / driver.rate_hz
         self._period = self._nominal_period
+        self._period_measured = False
         self._t_last: float | None = None  # timestamp of the last sample handed out
         self._reanchor = False
         self._baseline: tuple[float, int] | None = None  # (clock time, samples since) for the period
@@ -287,7 +295,8 @@ class Sampler:
                 residual = lag
         self._reanchor = False
         self._gap_reason = ""
-        step = period + PHASE_GAIN * residual / n
+        gain = 1.0 - (1.0 - PHASE_GAIN) ** (self.interval_s / PHASE_GAIN_INTERVAL_S)
+        step = period + gain * residual / n
         step = min(max(step, 0.5 * self._nominal_period), 1.5 * self._nominal_period)
         t = first + np.arange(n) * step
         self._t_last = float(t[-1])
@@ -312,12 +321,16 @@ class Sampler:
             return
         t0, _ = self._baseline
         span = t_before - t0
-        if span < PERIOD_BASELINE_MIN_S or self._count_since_baseline <= 0:
+        if self._count_since_baseline <= 0:
+            return
+        first = not self._period_measured and self._count_since_baseline >= PERIOD_FIRST_MIN_SAMPLES
+        if span < PERIOD_BASELINE_MIN_S and not first:
             return
         measured = span / self._count_since_baseline
         lo, hi = self._nominal_period * (1 - PERIOD_TOLERANCE), self._nominal_period * (1 + PERIOD_TOLERANCE)
         if lo <= measured <= hi:
             self._period = measured
+            self._period_measured = True
         if span >= PERIOD_BASELINE_RESTART_S:
             self._restart_baseline(t_before)
 

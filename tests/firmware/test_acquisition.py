@@ -48,10 +48,12 @@ def coverage_s(items, rate_hz, leg=None):
 
 @pytest.mark.parametrize("chip", sorted(DRIVERS))
 @pytest.mark.parametrize("odr_error", [0.0, 0.02, -0.03])
-def test_timestamps_follow_the_true_sample_times(chip, odr_error):
+@pytest.mark.parametrize("drain_interval_s", [0.2, 1.0])
+def test_timestamps_follow_the_true_sample_times(chip, odr_error, drain_interval_s):
     """Continuous, increasing, and within one sample period of when the chip converted each sample,
-    even when the chip's oscillator is a few percent off (the period is measured)."""
-    clock, bus, chipdev, source, sampler, items = make(chip, odr_error=odr_error)
+    even when the chip's oscillator is a few percent off (the period is measured), at a short drain
+    interval and at the service's default."""
+    clock, bus, chipdev, source, sampler, items = make(chip, odr_error=odr_error, drain_interval_s=drain_interval_s)
     run_samplers(clock, [sampler], 120.0)
     t = timestamps(items)
     true = source.times()
