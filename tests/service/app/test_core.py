@@ -18,29 +18,8 @@ from service.mqtt import commands as cmds
 from service.mqtt.messages import Topics
 from service.night.store import NightStore
 from service.pipeline.nightwindow import NightWindow
-from support.mqtt_helpers import Subscriber, make_config, wait_until
-
-NIGHT = '[night]\nstart = "22:00"\nend = "23:30"\ntimezone = "Europe/Berlin"\n'
-
-
-def events_of(sub: Subscriber, base: str) -> list[dict]:
-    return [m.json() for m in sub.on(f"{base}/event")]
-
-
-def run_night(config, **options) -> Service:
-    service = Service(config, RunOptions(simulate=True, speed=1e9, **options))
-    service.start()
-    try:
-        service.run()
-    finally:
-        service.stop()
-    return service
-
-
-@pytest.fixture
-def night_config(broker, state_dir):
-    return make_config(broker, state_dir, extra=NIGHT)
-
+from support.mqtt_helpers import Subscriber, wait_until
+from support.service_runs import events_of, run_night
 
 def test_commands_from_mqtt_reach_the_core(broker, night_config):
     """Disarm over MQTT: the next cramp is recorded but nobody is alerted."""

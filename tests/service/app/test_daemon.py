@@ -4,34 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
 
 from service.app.daemon import RunOptions, Service
 from service.pipeline.nightwindow import NightWindow
 from service.night.store import NightStore
 from support.mqtt_helpers import Subscriber, make_config
-
-NIGHT = '[night]\nstart = "22:00"\nend = "23:30"\ntimezone = "Europe/Berlin"\n'
-
-
-def events_of(sub: Subscriber, base: str) -> list[dict]:
-    return [m.json() for m in sub.on(f"{base}/event")]
-
-
-def run_night(config, **options) -> Service:
-    service = Service(config, RunOptions(simulate=True, speed=1e9, **options))
-    service.start()
-    try:
-        service.run()
-    finally:
-        service.stop()
-    return service
-
-
-@pytest.fixture
-def night_config(broker, state_dir):
-    return make_config(broker, state_dir, extra=NIGHT)
-
+from support.service_runs import NIGHT, events_of, run_night
 
 def test_simulated_night_full_episode_life_and_prompts(broker, state_dir, night_config):
     base = night_config.base_topic
