@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-
 from service.app.daemon import RunOptions, Service
 from service.pipeline.nightwindow import NightWindow
 from service.night.store import NightStore
 from support.mqtt_helpers import Subscriber, make_config
 from support.service_runs import NIGHT, events_of, run_night
+
 
 def test_simulated_night_full_episode_life_and_prompts(broker, state_dir, night_config):
     base = night_config.base_topic
