@@ -11,7 +11,7 @@ The child logs every event the service emits (after its commit to the night
 record) to a JSON-lines file, so delivery is judged against what the service
 itself decided, and detection against the simulator's ground truth.
 
-Faults (issue 7, item 4):
+Faults:
 
 * night 1: I2C errors on 1 % of transactions all night, and two sensor
   power-on resets (brown-outs) at 20 % and 55 % of the night;
