@@ -42,6 +42,7 @@ from service.mqtt import commands as cmds
 from service.pipeline.nightwindow import NightWindow
 
 log = logging.getLogger(__name__)
+_SYSTEM_CLOCK = SystemClock()
 
 TICK_REAL_S = 1.0
 """Real seconds the core waits for an item before doing its time-driven work anyway.  Every item (a
@@ -75,10 +76,6 @@ class Service:
         self.queue: queue.Queue = queue.Queue(maxsize=10000)
         self.stop_event = threading.Event()
         self.reload_requested = False
-        self.world = None
-        self.clock: Clock = SystemClock()
-        self.samplers: list = []
-        self.thermometer = None
         self.hardware = None
         self.store = None
         self.outbox = None
@@ -87,6 +84,25 @@ class Service:
         self.core: Core | None = None
         self.watchdog = None
         self.dropped_items = 0
+
+    # ------------------------------------------------------------ the hardware's parts
+
+    @property
+    def clock(self) -> Clock:
+        """The hardware's clock (simulated: the stepped world's); the system clock until it is open."""
+        return self.hardware.clock if self.hardware is not None else _SYSTEM_CLOCK
+
+    @property
+    def world(self):
+        return self.hardware.world if self.hardware is not None else None
+
+    @property
+    def samplers(self) -> list:
+        return self.hardware.samplers if self.hardware is not None else []
+
+    @property
+    def thermometer(self):
+        return self.hardware.thermometer if self.hardware is not None else None
 
     # ------------------------------------------------------------ set-up
 
@@ -112,10 +128,6 @@ class Service:
             simulate = SimOptions(seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
                                   sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate)
         self.hardware = open_hardware(self.config, simulate, self._sink)
-        self.world = self.hardware.world
-        self.clock = self.hardware.clock
-        self.samplers = self.hardware.samplers
-        self.thermometer = self.hardware.thermometer
 
     def _open_mqtt(self) -> None:
         if not self.config.mqtt.host:
