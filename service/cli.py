@@ -3,6 +3,10 @@
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.  Each
 subcommand lives in the module that owns it and is imported only when used,
 so ``nightcramp replay`` never pays for paho or matplotlib.
+
+Under systemd every line on stderr carries a syslog priority
+(:mod:`service.logsetup`): a fatal error is ``<3>`` whichever path printed it,
+so ``journalctl -p warning`` shows why the service did not start.
 """
 
 from __future__ import annotations
@@ -123,26 +127,35 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("check", help="validate a configuration file")
     c.add_argument("file", nargs="?", metavar="FILE")
     c.add_argument("-v", "--verbose", action="count", default=0)
+    c.add_argument("-q", "--quiet", action="store_true",
+                   help="print only problems, not the effective configuration (the unit's ExecReload uses it)")
     return parser
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    """``config example``, or ``config check``: the same validation as ``run`` and a reload (exit 2 when it fails)."""
     from service import config as cfg
+    from service import logsetup
 
     if args.config_command == "example":
         sys.stdout.write(cfg.example())
         return EXIT_OK
     if args.config_command == "check":
         path = args.file or args.config
-        config = cfg.load(path)
-        json.dump(cfg.redacted(config), sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-        print(f"{config.source}: ok", file=sys.stderr)
+        config = cfg.load_checked(path)  # ConfigError -> "config error: ..." and exit 2 in main()
+        if not args.quiet:
+            json.dump(cfg.redacted(config), sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+        logsetup.say(f"{config.source}: ok")
         from service.mqtt.connection import insecure_credentials
 
         if insecure_credentials(config):
-            print(f"warning: the mqtt credentials would travel unencrypted to {config.mqtt.host}; set mqtt.tls = true",
-                  file=sys.stderr)
+            logsetup.say(f"warning: the mqtt credentials would travel unencrypted to {config.mqtt.host}; "
+                         "set mqtt.tls = true", logsetup.WARNING)
+        unused = [k for k in ("ca_file", "cert_file", "key_file") if getattr(config.mqtt, k)]
+        if config.mqtt.host and unused and not config.mqtt.tls:
+            logsetup.say(f"warning: mqtt.{', mqtt.'.join(unused)} set but mqtt.tls = false: not used",
+                         logsetup.WARNING)
         return EXIT_OK
     print("usage: nightcramp config {example,check} [FILE]", file=sys.stderr)
     return EXIT_USAGE
@@ -151,6 +164,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from service import logsetup
 
+    logsetup.install_stderr_priorities()  # before argparse, whose usage errors are errors too
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -4,12 +4,19 @@ Every field is documented next to its default in :data:`SCHEMA`, and the same
 text produces ``nightcramp config example``.  Loading reports every problem at
 once with its key path (``mqtt.port: must be between 1 and 65535, got 0``) and
 raises :class:`~firmware.errors.ConfigError`; nothing is half-applied.
+
+:func:`load_checked` is what ``run``, a reload (SIGHUP) and ``config check``
+all call: the file's own rules (:func:`parse`) plus what only the machine can
+answer (:func:`check`: the password and TLS files exist and are usable, a
+named chip can sit at its address), so a file ``config check`` accepts is one
+``run`` starts with, and a reload cannot be refused later than it is checked.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import time as dtime
@@ -484,6 +491,14 @@ def parse(text: str, source: str = "<string>") -> Config:
         problems.append("mqtt: give password or password_file, not both")
     if (mqtt.get("cert_file") and not mqtt.get("key_file")) or (mqtt.get("key_file") and not mqtt.get("cert_file")):
         problems.append("mqtt: cert_file and key_file go together")
+    gpio = sections.get("gpio", {})
+    pins: dict[int, list[str]] = {}
+    for key in ("button_pin", "led_pin", "buzzer_pin"):
+        if key in gpio:
+            pins.setdefault(gpio[key], []).append(key)
+    for pin, users in pins.items():
+        if len(users) > 1:
+            problems.append(f"gpio: {' and '.join(users)} are both GPIO {pin}; each needs a pin of its own")
     prompts = sections.get("prompts", {})
     cold = prompts.get("cold_room_c", PromptsConfig.cold_room_c)
     hot = prompts.get("hot_room_c", PromptsConfig.hot_room_c)
@@ -497,6 +512,73 @@ def parse(text: str, source: str = "<string>") -> Config:
     if legs:
         built["accelerometer"] = replace(built["accelerometer"], legs=tuple(legs))
     return Config(**built, source=source)
+
+
+def load_checked(path: str | os.PathLike | None = None) -> Config:
+    """:func:`load`, then :func:`check`: the configuration exactly as ``run`` accepts it, or ConfigError."""
+    config = load(path)
+    check(config)
+    return config
+
+
+def check(config: Config) -> None:
+    """Raise ConfigError with every problem ``run`` would stop at beyond the file's syntax (files, addresses)."""
+    problems = mqtt_problems(config) + _address_problems(config)
+    if problems:
+        raise ConfigError([f"{config.source}: {p}" for p in problems])
+
+
+def mqtt_problems(config: Config) -> list[str]:
+    """What stops the broker connection before it is tried: the password file, a password alone, the TLS files.
+
+    Empty without a broker (``mqtt.host`` empty): nothing of ``[mqtt]`` is used then.
+    """
+    m = config.mqtt
+    if not m.host:
+        return []
+    problems = []
+    password = m.password
+    if m.password_file:
+        try:
+            password = config.mqtt_password()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if password and not m.username:
+        problems.append("mqtt.password: a password needs mqtt.username (MQTT sends no password alone)")
+    if not m.tls:
+        return problems
+    unreadable = False
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(m, key)
+        if path and not os.access(path, os.R_OK):
+            why = "no such file" if not os.path.exists(path) else "not readable by this user"
+            problems.append(f"mqtt.{key}: cannot read {path} ({why})")
+            unreadable = True
+    if not unreadable:
+        try:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if m.ca_file:
+                context.load_verify_locations(cafile=m.ca_file)
+            if m.cert_file:
+                context.load_cert_chain(m.cert_file, m.key_file or None)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            problems.append(f"mqtt: cannot use the TLS files (ca_file/cert_file/key_file): {exc}")
+    return problems
+
+
+def _address_problems(config: Config) -> list[str]:
+    """A named accelerometer at an address that chip cannot have (the probe refuses it at start)."""
+    from firmware.probe import ADDRESSES  # the drivers' own lists, loaded only when checking
+
+    problems = []
+    acc = config.accelerometer
+    where = [(f"legs[{i}]", s) for i, s in enumerate(acc.legs)] if acc.legs else [("accelerometer", acc.sensors[0])]
+    for path, sensor in where:
+        allowed = ADDRESSES.get(sensor.chip)
+        if allowed and sensor.address is not None and sensor.address not in allowed:
+            problems.append(f"{path}.address: a {sensor.chip} can only be at "
+                            f"{' or '.join(f'{a:#04x}' for a in allowed)}, not {sensor.address:#04x}")
+    return problems
 
 
 def _parse_table(path: str, raw: dict, schema: dict[str, Spec], problems: list[str]) -> dict[str, Any]:

@@ -299,30 +299,49 @@ class Service:
 
 
 def _install_signals(service: Service, config_path: str | None) -> None:
-    from service import config as cfg
-
     def on_term(signum, frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)
         service.request_stop()
 
     def on_hup(signum, frame):
-        try:
-            cfg.load(config_path)
-        except ConfigError as exc:
-            log.error("SIGHUP: the new configuration is invalid, keeping the running one: %s", exc)
-            return
-        log.info("SIGHUP: configuration is valid, restarting with it")
-        service.request_stop(reload=True)
+        reload_config(service, config_path)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
 
 
+def reload_config(service: Service, config_path: str | None) -> bool:
+    """SIGHUP: restart with the new configuration if ``run`` would accept it; otherwise keep running as is.
+
+    The check is :func:`service.config.load_checked`, the one ``run`` and
+    ``config check`` use.  A rejected file is logged at error priority and put
+    in the status line ``systemctl status`` shows; the service goes on with
+    the configuration it has.  Never raises: a reload must not end the night.
+    """
+    from service import config as cfg
+    from service.app import sdnotify
+
+    try:
+        cfg.load_checked(config_path)
+    except ConfigError as exc:
+        reason = "; ".join(exc.problems)
+        log.error("reload rejected, still running the previous configuration: %s", reason)
+        sdnotify.status(f"reload rejected, running the previous configuration: {reason}")
+        return False
+    except Exception:  # a bug in the check must not take the running service with it
+        log.exception("reload rejected (unexpected error while checking); still running the previous configuration")
+        sdnotify.status("reload rejected (internal error), running the previous configuration")
+        return False
+    log.info("SIGHUP: configuration is valid, restarting with it")
+    service.request_stop(reload=True)
+    return True
+
+
 def cmd_run(args) -> int:
     from service import config as cfg
 
-    config = cfg.load(args.config)
+    config = cfg.load_checked(args.config)
     options = RunOptions(simulate=args.simulate, seed=args.seed, cramps=args.cramps, speed=args.speed,
                          duration_s=args.duration)
     if not args.simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0):

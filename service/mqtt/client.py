@@ -12,7 +12,10 @@ are parsed and handed to the application.  The one-shot clients (``doctor``,
   kept in its own outbox, and a command queued while the service was down (an
   "acknowledge" hours late) is better lost than obeyed.
 * paho's network loop runs in its own thread (``loop_start``), reconnecting by
-  itself (1 s to 120 s back-off).  A second thread, the pump, publishes the
+  itself every 1, 2, then 3 s while the broker is away, so a queued alert leaves
+  within a few seconds of its return; a client id taken over by another
+  client (two services with one ``device.id``) is recognised, reported once
+  and backed off from (:mod:`service.mqtt.backoff`).  A second thread, the pump, publishes the
   outbox in order with QoS 1 and deletes each row on its PUBACK; it also owns
   all outbox writes of acknowledgements, so the network thread never waits on
   SQLite.  At most ``WINDOW`` messages are in paho's hands at once.
@@ -22,6 +25,10 @@ are parsed and handed to the application.  The one-shot clients (``doctor``,
 * The client is marked connected only when the broker accepted the CONNECT
   (reason code checked); a refusal is logged with its reason and kept in
   :attr:`MQTTBridge.last_error`.
+* Retained messages on the command topics are never obeyed (a retained
+  ``disarm`` would disarm every start and every reconnect), and an empty
+  payload is not a command (it is how a retained message is cleared): each
+  stale retained command is logged once, as a warning saying how to clear it.
 * A bridge needs a broker: with ``mqtt.host`` empty the application makes none,
   and events are kept in the night record only (docs/mqtt.md, "No broker").
 
@@ -45,6 +52,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from firmware.errors import CommandError, ConfigError
 from service.mqtt import commands as cmds
 from service.mqtt import messages as msgs
+from service.mqtt.backoff import TakeoverDetector
 from service.mqtt.connection import insecure_credentials, make_client
 from service.mqtt.outbox import Dropped, Outbox
 
@@ -52,8 +60,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = 100  # outbox messages handed to paho and not yet acknowledged, at most
 DELIVERED_REMEMBERED = 10000  # event ids kept for delivered()
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 120
+RETAINED_WARNINGS_REMEMBERED = 1000  # (topic, payload) pairs already warned about
 _STOP = ("stop", 0)
 _WAKE = ("wake", 0)
 
@@ -110,7 +117,8 @@ class MQTTBridge:
         self._client = make_client(config, config.client_id)
         self._client.will_set(self._offline.topic, self._offline.payload_bytes(), qos=self._offline.qos,
                               retain=self._offline.retain)
-        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._takeover = TakeoverDetector()
+        self._apply_delay()
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
@@ -128,6 +136,7 @@ class MQTTBridge:
         self._started = False
         self._command_warnings = _Throttle()
         self._connect_warnings = _Throttle(burst=3, period_s=600.0)
+        self._retained_seen: OrderedDict[tuple[str, bytes], None] = OrderedDict()
         outbox.add_drop_listener(self._on_drop)
 
     # ------------------------------------------------------------ lifecycle
@@ -178,6 +187,11 @@ class MQTTBridge:
         """True only while the broker has accepted our CONNECT."""
         return self._connected.is_set()
 
+    @property
+    def taken_over(self) -> bool:
+        """True while another client keeps taking our client id (the same ``device.id`` twice)."""
+        return self._takeover.taken_over
+
     def wait_connected(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the broker to accept the connection."""
         return self._connected.wait(timeout)
@@ -217,6 +231,10 @@ class MQTTBridge:
     def _publish(self, m: msgs.Message) -> paho.MQTTMessageInfo:
         return self._client.publish(m.topic, m.payload_bytes(), qos=m.qos, retain=m.retain)
 
+    def _apply_delay(self) -> None:
+        delay = self._takeover.delay()
+        self._client.reconnect_delay_set(delay.min_s, delay.max_s)
+
     def _wake(self) -> None:
         if self._pump_thread is not None:
             self._queue.put(_WAKE)
@@ -230,7 +248,9 @@ class MQTTBridge:
             self.last_error = f"broker {m.host}:{m.port} refused the connection: {reason_code}"
             self._connect_warnings.warn("mqtt: %s (check mqtt.username and the password)", self.last_error)
             return
-        self.last_error = None
+        self._takeover.connected(time.monotonic())
+        if not self._takeover.taken_over:
+            self.last_error = None
         log.info("mqtt: connected to %s:%d", m.host, m.port)
         client.subscribe([(t, 1) for t in (*self.topics.command_subscriptions, self.topics.ha_status)])
         with self._retained_lock:
@@ -251,8 +271,19 @@ class MQTTBridge:
     def _on_disconnect(self, client, userdata, disconnect_flags, reason_code, properties) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was and self._started:
+        if not (was and self._started):
+            return
+        reason_value = getattr(reason_code, "value", None)
+        if self._takeover.lost(time.monotonic(), reason_value):
+            m = self.config.mqtt
+            self.last_error = (f"another client keeps taking over client id {self.config.client_id} on "
+                               f"{m.host}:{m.port}: two services with device.id {self.config.device.id!r}? "
+                               "Give each bed its own device.id (or mqtt.client_id)")
+            log.error("mqtt: %s; reconnecting only every %d s or more until it stops", self.last_error,
+                      self._takeover.delay().min_s)
+        elif not self._takeover.taken_over:
             log.warning("mqtt: connection lost (%s); reconnecting, events wait in the outbox", reason_code)
+        self._apply_delay()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._queue.put(("ack", mid))
@@ -264,6 +295,13 @@ class MQTTBridge:
                 log.info("mqtt: Home Assistant is online: sending discovery again")
                 with self._retained_lock:
                     self._resend_retained_locked()
+            return
+        ignored = cmds.not_a_command(payload, retained=bool(message.retain))
+        if ignored == cmds.RETAINED:
+            self._warn_retained_once(topic, payload)
+            return
+        if ignored == cmds.EMPTY:
+            log.debug("mqtt: empty payload on %s (a retained message cleared): not a command", topic)
             return
         try:
             command = cmds.parse(self.topics, topic, payload)
@@ -277,6 +315,18 @@ class MQTTBridge:
             self.on_command(command)
         except Exception:  # a bug in the handler must not kill paho's network thread
             log.exception("mqtt: command handler failed for %s", command.name)
+
+    def _warn_retained_once(self, topic: str, payload: bytes) -> None:
+        key = (topic, payload)
+        if key in self._retained_seen:
+            return
+        self._retained_seen[key] = None
+        while len(self._retained_seen) > RETAINED_WARNINGS_REMEMBERED:
+            self._retained_seen.popitem(last=False)
+        self._command_warnings.warn(
+            "mqtt: ignored a retained message on %s (%d bytes): a command is obeyed only when it is sent, "
+            "never from the broker's memory; clear it with: mosquitto_pub -h %s -t '%s' -r -n",
+            topic, len(payload), self.config.mqtt.host, topic)
 
     def _on_drop(self, dropped: Dropped, total: int) -> None:
         notice = msgs.dropped_notice(self.topics, dropped.as_dict(), total)

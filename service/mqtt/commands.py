@@ -3,7 +3,7 @@
 Two ways to send a command, both documented in docs/mqtt.md:
 
 * ``<base>/cmd/<name>`` with the options as payload.  What Home Assistant's
-  entities send works as is: a button's ``PRESS`` (or an empty payload), the
+  entities send works as is: a button's ``PRESS``, the
   armed switch's ``ON``/``OFF`` on ``<base>/cmd/armed``, the snooze button's
   minutes (``30``).  A JSON object gives options: ``{"minutes": 45}``,
   ``{"episode_id": "..."}``, ``{"request_id": "..."}``.
@@ -13,6 +13,13 @@ Two ways to send a command, both documented in docs/mqtt.md:
 :class:`~firmware.errors.CommandError` with a message fit for the user; it
 never raises anything else, whatever the bytes (a hypothesis fuzz test holds
 it to that).
+
+Not every message on a command topic is a command (:func:`not_a_command`): a
+retained one is the broker's memory of something sent earlier, perhaps days
+ago, and would be obeyed again at every start and every reconnect; an empty
+payload is how a retained message is cleared, and MQTT 3.1.1 does not tell a
+live subscriber that it was a clear.  Both are ignored, never answered with
+an error.
 """
 
 from __future__ import annotations
@@ -39,7 +46,10 @@ MAX_PAYLOAD_BYTES = 1024
 SNOOZE_MIN_MINUTES = 1
 SNOOZE_MAX_MINUTES = 720  # 12 hours: longer than any night
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_PRESS_WORDS = ("", "press", "on", "1", "true")
+_PRESS_WORDS = ("press", "on", "1", "true")
+RETAINED = "retained"
+EMPTY = "empty"
+
 
 # Options each command accepts in a JSON object (besides "command" on <base>/cmd).
 _OPTIONS = {
@@ -69,6 +79,15 @@ class Command:
     source: str = "mqtt"
 
 
+def not_a_command(payload: bytes, retained: bool) -> str | None:
+    """Why a message on a command topic is no command at all: :data:`RETAINED`, :data:`EMPTY`, or None (parse it)."""
+    if retained:
+        return RETAINED
+    if len(payload) == 0:
+        return EMPTY
+    return None
+
+
 def parse(topics: Topics, topic: str, payload: bytes) -> Command:
     """Parse one MQTT command; raise CommandError (only) when it is not a valid one."""
     try:
@@ -91,6 +110,8 @@ def _parse(topics: Topics, topic: str, payload: bytes) -> Command:
     if "\x00" in text:
         raise CommandError("payload contains a NUL character")
     stripped = text.strip()
+    if not stripped:
+        raise CommandError("an empty payload is not a command (it clears a retained message); send PRESS")
 
     if topic == topics.command:
         options = _json_object(stripped, required=True)
@@ -125,7 +146,7 @@ def _parse(topics: Topics, topic: str, payload: bytes) -> Command:
         return Command(FALSE_ALARM, episode_id=stripped)
     if stripped.lower() in _PRESS_WORDS:
         return Command(name)
-    raise CommandError(f"{topic} takes PRESS, an empty payload or a JSON object, got {_show(stripped)}")
+    raise CommandError(f"{topic} takes PRESS or a JSON object, got {_show(stripped)}")
 
 
 def _json_object(text: str, required: bool) -> dict[str, Any]:

@@ -7,13 +7,13 @@ One place decides the protocol, the client id, the credentials and TLS, so
 from __future__ import annotations
 
 import ipaddress
-import os
 import ssl
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.errors import ConfigError
+from service.config import mqtt_problems
 
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
@@ -38,21 +38,19 @@ def insecure_credentials(config) -> bool:
 def make_client(config, client_id: str) -> paho.Client:
     """A paho client (MQTT 3.1.1, clean session) with the configured credentials and TLS.
 
-    Raises ConfigError for a password without a user name or unreadable TLS files.
+    Raises ConfigError for what :func:`service.config.mqtt_problems` finds (the
+    same check ``config check`` and a reload make first).
     """
     m = config.mqtt
+    problems = mqtt_problems(config)
+    if problems:
+        raise ConfigError(problems)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311,
                          clean_session=True)
     password = config.mqtt_password()
-    if password and not m.username:
-        raise ConfigError("mqtt.password: a password needs mqtt.username (MQTT sends no password alone)")
     if m.username:
         client.username_pw_set(m.username, password or None)
     if m.tls:
-        for key in ("ca_file", "cert_file", "key_file"):
-            path = getattr(m, key)
-            if path and not os.access(path, os.R_OK):
-                raise ConfigError(f"mqtt.{key}: cannot read {path}")
         try:
             client.tls_set(ca_certs=m.ca_file or None, certfile=m.cert_file or None, keyfile=m.key_file or None,
                            cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)

@@ -64,7 +64,7 @@ def test_unit_verifies_cleanly(tmp_path):
     text = UNIT.read_text()
     assert f"ExecStart={INSTALLED_BINARY} " in text
     copy = tmp_path / "nightcramp.service"
-    copy.write_text(text.replace(f"ExecStart={INSTALLED_BINARY} ", "ExecStart=/bin/true "))
+    copy.write_text(text.replace(f"={INSTALLED_BINARY} ", "=/bin/true "))  # ExecStart= and ExecReload=
     proc = subprocess.run([SYSTEMD_ANALYZE, "verify", str(copy)], capture_output=True, text=True, timeout=60)
     # verify exits 0 even for unknown keys or bad values ("..., ignoring"): any line about our file is a failure.
     complaints = [line for line in (proc.stdout + proc.stderr).splitlines() if "nightcramp" in line]
@@ -76,7 +76,7 @@ def test_unit_verifies_cleanly(tmp_path):
 def test_verify_would_catch_a_mistake(tmp_path):
     """The check above is not vacuous: a misspelt value in the same file is reported."""
     copy = tmp_path / "nightcramp.service"
-    text = UNIT.read_text().replace(f"ExecStart={INSTALLED_BINARY} ", "ExecStart=/bin/true ")
+    text = UNIT.read_text().replace(f"={INSTALLED_BINARY} ", "=/bin/true ")
     copy.write_text(text.replace("WatchdogSec=30", "WatchdogSec=thirty"))
     proc = subprocess.run([SYSTEMD_ANALYZE, "verify", str(copy)], capture_output=True, text=True, timeout=60)
     assert "WatchdogSec" in proc.stderr or "sec value" in proc.stderr
@@ -113,7 +113,17 @@ def test_execstart_is_a_command_the_cli_accepts(unit):
     args = build_parser().parse_args(argv[1:])
     assert args.command == "run" and args.config == "/etc/nightcramp/config.toml"
     assert args.simulate is False
-    assert unit["Service"]["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
+
+def test_reload_checks_the_file_before_it_signals_the_daemon(unit):
+    """`systemctl reload` runs the ExecReload= lines in order and stops at the first that fails."""
+    check, signal_line = unit["Service"]["ExecReload"]
+    argv = shlex.split(check)
+    assert argv[0] == INSTALLED_BINARY
+    args = build_parser().parse_args(argv[1:])
+    assert (args.command, args.config_command, args.quiet) == ("config", "check", True)
+    assert args.file == build_parser().parse_args(shlex.split(unit["Service"]["ExecStart"][0])[1:]).config
+    assert signal_line == "/bin/kill -HUP $MAINPID"
 
 
 def test_hardware_stays_reachable(unit):

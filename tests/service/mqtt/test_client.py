@@ -191,7 +191,7 @@ def test_every_command_reaches_the_handler_and_bad_ones_get_an_error(broker, sta
         ("cmd/armed", "OFF", cmds.Command("disarm")),
         ("cmd/armed", "ON", cmds.Command("arm")),
         ("cmd/disarm", "PRESS", cmds.Command("disarm")),
-        ("cmd/arm", "", cmds.Command("arm")),
+        ("cmd/arm", "1", cmds.Command("arm")),
         ("cmd", '{"command": "test_alert", "request_id": "abc"}', cmds.Command("test_alert", request_id="abc")),
     ]
     bad = [("cmd/snooze", "999"), ("cmd/explode", "PRESS"), ("cmd", "{not json"), ("cmd/arm", "x" * 5000)]

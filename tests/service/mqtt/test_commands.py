@@ -22,7 +22,6 @@ def parse(topic, payload):
 
 @pytest.mark.parametrize("topic,payload,expected", [
     (f"{CMD}/acknowledge", "PRESS", c.Command("acknowledge")),
-    (f"{CMD}/acknowledge", "", c.Command("acknowledge")),
     (f"{CMD}/acknowledge", '{"episode_id": "ab12"}', c.Command("acknowledge", episode_id="ab12")),
     (f"{CMD}/false_alarm", "press", c.Command("false_alarm")),
     (f"{CMD}/false_alarm", "5f3a9c", c.Command("false_alarm", episode_id="5f3a9c")),
@@ -31,7 +30,7 @@ def parse(topic, payload):
     (f"{CMD}/snooze", "PRESS", c.Command("snooze", minutes=30)),
     (f"{CMD}/snooze", '{"minutes": 720}', c.Command("snooze", minutes=720)),
     (f"{CMD}/arm", "PRESS", c.Command("arm")),
-    (f"{CMD}/disarm", "", c.Command("disarm")),
+    (f"{CMD}/disarm", "1", c.Command("disarm")),
     (f"{CMD}/armed", "ON", c.Command("arm")),
     (f"{CMD}/armed", "off", c.Command("disarm")),
     (f"{CMD}/test_alert", '{"request_id": "r-1"}', c.Command("test_alert", request_id="r-1")),
@@ -44,6 +43,9 @@ def test_valid_commands(topic, payload, expected):
 
 
 @pytest.mark.parametrize("topic,payload,fragment", [
+    (f"{CMD}/disarm", "", "empty payload is not a command"),
+    (f"{CMD}/acknowledge", "  ", "empty payload is not a command"),
+    (CMD, "", "empty payload is not a command"),
     (f"{CMD}/snooze", "0", "between 1 and 720"),
     (f"{CMD}/snooze", "721", "between 1 and 720"),
     (f"{CMD}/snooze", "2.5", "whole number"),
