@@ -112,6 +112,7 @@ class MQTTBridge:
         self.on_command = on_command
         self.on_delivered = on_delivered
         self.last_error: str | None = None
+        self.ignored_retained = 0  # retained messages on command topics, not obeyed
         self._online = msgs.availability(self.topics, online=True)
         self._offline = msgs.availability(self.topics, online=False)
         self._client = make_client(config, config.client_id)
@@ -298,6 +299,7 @@ class MQTTBridge:
             return
         ignored = cmds.not_a_command(payload, retained=bool(message.retain))
         if ignored == cmds.RETAINED:
+            self.ignored_retained += 1
             self._warn_retained_once(topic, payload)
             return
         if ignored == cmds.EMPTY:
