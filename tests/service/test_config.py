@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from datetime import time
@@ -180,3 +181,88 @@ def test_cli_config_check_warns_about_cleartext_password(tmp_path):
     assert out.returncode == 0
     assert "unencrypted" in out.stderr
     assert "pw-xyz" not in out.stderr + out.stdout
+
+
+# ---------------------------------------------------------------- what only the machine can answer (load_checked)
+
+
+def checked_problems(tmp_path, text: str) -> list[str]:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        cfg.load_checked(path)
+    return info.value.problems
+
+
+def test_a_missing_or_unreadable_password_file_is_a_config_error(tmp_path):
+    missing = tmp_path / "nope"
+    problems = checked_problems(tmp_path, f'[mqtt]\nhost = "h"\nusername = "u"\npassword_file = "{missing}"\n')
+    assert len(problems) == 1 and "mqtt.password_file: cannot read" in problems[0] and str(missing) in problems[0]
+    unreadable = tmp_path / "pw"
+    unreadable.write_text("secret\n")
+    unreadable.chmod(0)
+    if not os.access(unreadable, os.R_OK):  # root reads everything
+        problems = checked_problems(tmp_path, f'[mqtt]\nhost = "h"\nusername = "u"\npassword_file = "{unreadable}"\n')
+        assert "mqtt.password_file" in problems[0] and "secret" not in " ".join(problems)
+
+
+def test_a_password_without_a_user_name_is_refused_before_any_connection(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    problems = checked_problems(tmp_path, f'[mqtt]\nhost = "h"\npassword_file = "{pw}"\n')
+    assert problems == [f"{tmp_path / 'c.toml'}: mqtt.password: a password needs mqtt.username "
+                        "(MQTT sends no password alone)"]
+
+
+def test_tls_files_must_exist_and_be_usable(tmp_path):
+    problems = checked_problems(tmp_path, f'[mqtt]\nhost = "h"\ntls = true\nca_file = "{tmp_path / "ca.crt"}"\n'
+                                          f'cert_file = "{tmp_path / "c.crt"}"\nkey_file = "{tmp_path / "c.key"}"\n')
+    assert [p.split(": ", 1)[1].split(" ")[0] for p in problems] == ["mqtt.ca_file:", "mqtt.cert_file:",
+                                                                     "mqtt.key_file:"]
+    assert all("no such file" in p for p in problems)
+    garbage = tmp_path / "garbage.crt"
+    garbage.write_text("not a certificate\n")
+    problems = checked_problems(tmp_path, f'[mqtt]\nhost = "h"\ntls = true\nca_file = "{garbage}"\n')
+    assert len(problems) == 1 and "cannot use the TLS files" in problems[0]
+
+
+def test_good_tls_files_and_password_pass(tmp_path):
+    from support.brokers import make_ca_and_server_cert
+
+    certs = make_ca_and_server_cert(tmp_path / "certs")
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[mqtt]\nhost = "h"\ntls = true\nusername = "u"\npassword_file = "{pw}"\n'
+                    f'ca_file = "{certs["ca"]}"\ncert_file = "{certs["cert"]}"\nkey_file = "{certs["key"]}"\n')
+    assert cfg.load_checked(path).mqtt.tls
+
+
+def test_without_a_broker_the_mqtt_files_are_not_used_and_not_checked(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[mqtt]\npassword_file = "{tmp_path / "nope"}"\n')
+    assert cfg.load_checked(path).mqtt.host == ""
+
+
+def test_one_gpio_pin_for_two_jobs_is_refused():
+    problems = problems_of("[gpio]\nbutton_pin = 17\nled_pin = 17\nbuzzer_pin = 17\n")
+    assert problems == ["t.toml: gpio: button_pin and led_pin and buzzer_pin are both GPIO 17; "
+                        "each needs a pin of its own"]
+    assert problems_of("[gpio]\nbutton_pin = 17\nled_pin = 27\nbuzzer_pin = 27\n") == [
+        "t.toml: gpio: led_pin and buzzer_pin are both GPIO 27; each needs a pin of its own"]
+    assert cfg.parse("[gpio]\nbutton_pin = 17\nled_pin = 27\nbuzzer_pin = 22\n").gpio.buzzer_pin == 22
+
+
+def test_a_named_chip_at_an_address_it_cannot_have_is_refused(tmp_path):
+    problems = checked_problems(tmp_path, '[accelerometer]\nchip = "mpu6050"\naddress = 0x53\n')
+    assert problems == [f"{tmp_path / 'c.toml'}: accelerometer.address: a mpu6050 can only be at 0x68 or 0x69, "
+                        "not 0x53"]
+    problems = checked_problems(tmp_path, '[[legs]]\nname = "left"\nchip = "adxl345"\naddress = 0x68\n'
+                                          '[[legs]]\nname = "right"\nchip = "mpu6050"\naddress = 0x69\n')
+    assert len(problems) == 1 and problems[0].split(": ", 1)[1].startswith("legs[0].address: a adxl345")
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    problems = checked_problems(tmp_path, f'[accelerometer]\nchip = "mpu6050"\naddress = 0x53\n'
+                                          f'[mqtt]\nhost = "h"\nusername = "u"\npassword_file = "{tmp_path / "x"}"\n')
+    assert len(problems) == 2
