@@ -16,7 +16,10 @@ Two different reasons make the broker go away:
   discovery).  MQTT 5 names this (reason code 0x8E, "session taken over");
   MQTT 3.1.1 says nothing, so it is recognised by its pattern: the broker
   accepts the connection and closes it within :data:`SHORT_CONNECTION_S`,
-  :data:`TAKEOVER_AFTER` times in a row.  Then the bridge waits
+  :data:`TAKEOVER_AFTER` times in a row, and every reconnect in between
+  succeeds at once.  That last part tells it from a broker that restarts
+  (even one that restarts again and again): then an attempt fails while it
+  is away, and a failed attempt clears the count.  Then the bridge waits
   :data:`TAKEOVER_DELAYS_S` (growing) before each new attempt, so the other
   service keeps the broker and the flapping stops; a connection that lasts
   ends the take-over.
@@ -69,6 +72,13 @@ class TakeoverDetector:
 
     def connected(self, now: float) -> None:
         self._connected_at = now
+
+    def attempt_failed(self) -> None:
+        """A connection attempt failed: the broker was away (or refused us), which is no take-over."""
+        self._connected_at = None
+        self.short_in_a_row = 0
+        self.taken_over = False
+        self.takeovers = 0
 
     def lost(self, now: float, reason_value: int | None = None) -> bool:
         """Record the end of a connection; True when it newly shows a take-over (report it then, once)."""

@@ -246,6 +246,8 @@ class MQTTBridge:
         m = self.config.mqtt
         if reason_code.is_failure:
             self._connected.clear()
+            self._takeover.attempt_failed()
+            self._apply_delay()
             self.last_error = f"broker {m.host}:{m.port} refused the connection: {reason_code}"
             self._connect_warnings.warn("mqtt: %s (check mqtt.username and the password)", self.last_error)
             return
@@ -266,6 +268,9 @@ class MQTTBridge:
 
     def _on_connect_fail(self, client, userdata) -> None:
         m = self.config.mqtt
+        if self._takeover.taken_over or self._takeover.short_in_a_row:
+            self._takeover.attempt_failed()
+            self._apply_delay()
         self.last_error = f"cannot reach the broker at {m.host}:{m.port}"
         self._connect_warnings.warn("mqtt: %s (retrying; events wait in the outbox)", self.last_error)
 

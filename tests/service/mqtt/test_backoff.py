@@ -55,3 +55,23 @@ def test_mqtt5_session_taken_over_reason_is_recognised_at_once():
     d.connected(0.0)
     assert d.lost(500.0, reason_value=b.SESSION_TAKEN_OVER)
     assert d.taken_over and d.delay().min_s == 30
+
+
+def test_a_broker_that_keeps_restarting_is_not_a_takeover():
+    """Short connections with failed attempts between them: the broker was away each time."""
+    d = b.TakeoverDetector()
+    t = 0.0
+    for _ in range(2 * b.TAKEOVER_AFTER):
+        d.connected(t)
+        t += 2.0
+        assert not d.lost(t)
+        d.attempt_failed()  # connection refused while it restarts
+        t += 1.0
+    assert not d.taken_over and d.delay() == b.NORMAL
+    for _ in range(b.TAKEOVER_AFTER):  # a real take-over later is still recognised
+        d.connected(t)
+        t += 1.0
+        d.lost(t)
+    assert d.taken_over
+    d.attempt_failed()  # and the broker going away ends it: nobody holds the id now
+    assert d.delay() == b.NORMAL
