@@ -7,11 +7,14 @@ the tests run as root.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 
 from firmware.clock import SystemClock
 from firmware.emulated.rig import ChipSpec, build_rig
+from firmware.errors import ConfigError
 from firmware.probe import WIRING_HINTS
 from service import config as cfg
 from service.app import doctor
@@ -220,7 +223,9 @@ def test_gpio_pins_checked_with_mock_factory(mock_factory):
     config = cfg.parse("[gpio]\nbutton_pin = 17\nled_pin = 27\n")
     assert doctor.check_gpio(config, mock_factory).status == OK
     assert doctor.check_gpio(cfg.parse(""), mock_factory).status == NA
-    clash = cfg.parse("[gpio]\nbutton_pin = 17\nled_pin = 17\n")
+    with pytest.raises(ConfigError, match="both GPIO 17"):  # the configuration refuses a shared pin itself
+        cfg.parse("[gpio]\nbutton_pin = 17\nled_pin = 17\n")
+    clash = dataclasses.replace(config, gpio=dataclasses.replace(config.gpio, led_pin=17))  # built past parse
     result = doctor.check_gpio(clash, mock_factory)
     assert result.status == FAIL and "gpio" in result.fix
 
