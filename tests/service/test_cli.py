@@ -130,19 +130,23 @@ def run_as_under_journal(tmp_path, *args, journal: bool = True) -> list[str]:
     return err.read_text().splitlines()
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["run", "--config", "CONF"], "config error: "),        # a config error at start
-    (["replay", "MISSING"], "error: "),                     # a fatal error printed by the command line
-    (["log", "--date", "yesterday-ish"], "error: --date"),  # a subcommand's own error line
-    (["run", "--bogus"], "error: unrecognized arguments"),  # argparse's usage error
+@pytest.mark.parametrize("case,fragment", [
+    ("config error at start", "config error: "),
+    ("fatal error of the command line", "error: "),
+    ("a subcommand's own error line", "error: --date"),
+    ("argparse usage error", "error: unrecognized arguments"),
 ])
-def test_every_fatal_line_reaches_the_journal_at_error_priority(tmp_path, argv, fragment):
-    conf = tmp_path / "c.toml"
-    conf.write_text("[accelerometer]\nrate_hz = 7\n")
-    argv = [str(conf) if a == "CONF" else str(tmp_path / "missing.csv") if a == "MISSING" else a for a in argv]
-    argv += ["--config", str(conf)] if argv[0] == "log" else []
-    if argv[0] == "log":
-        conf.write_text(f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+def test_every_fatal_line_reaches_the_journal_at_error_priority(tmp_path, case, fragment):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[accelerometer]\nrate_hz = 7\n")
+    good = tmp_path / "good.toml"
+    good.write_text(f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    argv = {
+        "config error at start": ["run", "--config", str(bad)],
+        "fatal error of the command line": ["replay", str(tmp_path / "missing.csv")],
+        "a subcommand's own error line": ["log", "--date", "yesterday-ish", "--config", str(good)],
+        "argparse usage error": ["run", "--bogus"],
+    }[case]
     lines = run_as_under_journal(tmp_path, *argv)
     assert lines, "nothing on stderr"
     assert all(line[:3] in ("<3>", "<4>", "<6>", "<7>") for line in lines), lines  # journald reads each prefix
