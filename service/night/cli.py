@@ -1,12 +1,17 @@
 """``nightcramp log`` and ``nightcramp history``: the night record read back, from the command line.
 
-Both open the record read-only (the running service keeps writing) and exit
-1 when there is nothing to show, 2 on a bad argument.
+Both open the record read-only (the running service keeps writing): they
+need read access to the state directory and nothing more, and never create
+a file beside the record (not even SQLite's ``-shm``), so they work for
+another user and on a read-only filesystem (the history's chart then goes
+to the temporary directory).  They exit 1 when there is nothing to show or the
+record cannot be read, 2 on a bad argument.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -18,13 +23,22 @@ from service.night.store import DB_NAME, NightStore
 from service.pipeline.nightwindow import NightWindow
 
 
+_ACCESS_HINT = "run as the service user, or add yourself to its group"
+
+
 def _open_store(args) -> tuple[Any, NightStore]:
     from service import config as cfg
 
     config = cfg.load(args.config)
     path = config.state_dir / DB_NAME
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a state directory this user may not even look into
+        raise StoreError(f"cannot look into {config.state_dir}: {exc.strerror}; {_ACCESS_HINT}") from None
+    if not exists:
         raise StoreError(f"no night record at {path} yet: the service has not run (or storage.state_dir differs)")
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"no read access to {path}; {_ACCESS_HINT}")
     return config, NightStore(path, NightWindow.from_config(config.night), readonly=True)
 
 
