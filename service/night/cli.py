@@ -18,11 +18,16 @@ from typing import Any
 
 from firmware.errors import StoreError
 from service.night.history import build_history, history_dict, history_text, write_history_chart
-from service.night.outputs import build_morning_log
+from service.night.outputs import PREVIOUS_NIGHTS, build_morning_log
 from service.night.store import DB_NAME, NightStore
 from service.pipeline.nightwindow import NightWindow
 
 
+# A night's window ends the next day and its log looks back PREVIOUS_NIGHTS nights: dates at the very
+# ends of Python's calendar would overflow.
+FIRST_NIGHT = date.min + timedelta(days=PREVIOUS_NIGHTS + 1)
+LAST_NIGHT = date.max - timedelta(days=1)
+MAX_DAYS = 36600  # history --days: a hundred years (the command line refuses more, too)
 _ACCESS_HINT = "run as the service user, or add yourself to its group"
 
 
@@ -60,6 +65,10 @@ def cmd_log(args) -> int:
         except ValueError:
             print(f"error: --date: not a date in the form YYYY-MM-DD: {args.date!r}", file=sys.stderr)
             return 2
+        if not FIRST_NIGHT <= night <= LAST_NIGHT:
+            print(f"error: --date: {night.isoformat()} is outside the calendar this log can show "
+                  f"({FIRST_NIGHT.isoformat()} to {LAST_NIGHT.isoformat()})", file=sys.stderr)
+            return 2
     config, store = _open_store(args)
     try:
         now = datetime.now(timezone.utc)
@@ -85,8 +94,8 @@ def cmd_log(args) -> int:
 
 def cmd_history(args) -> int:
     """``nightcramp history [--days N] [--format text|json]``: trend table and chart."""
-    if args.days < 1:
-        print("error: --days must be at least 1", file=sys.stderr)
+    if not 1 <= args.days <= MAX_DAYS:
+        print(f"error: --days must be between 1 and {MAX_DAYS}", file=sys.stderr)
         return 2
     config, store = _open_store(args)
     try:
