@@ -209,6 +209,7 @@ MAX_T_S = 31 * 86400.0
 ROOM_TEMP_RANGE_C = (-60.0, 100.0)
 """Room temperatures accepted (C): wider than any thermometer's range (the BME280 measures -40 to 85)."""
 MAX_LINE_BYTES = 4096
+MAX_LABELS_BYTES = 64 << 20  # a night's labels (with the simulator's timeline) are a few hundred kB at most
 """No valid line comes near this (a data row is under 60 bytes, a comment a few hundred): longer is not a recording."""
 READ_BYTES = 1 << 16  # one read from the file or the gzip stream
 PIECE_READ_BYTES = 1 << 22  # lines parsed together by read_recording (the vectorised pass likes big runs)
@@ -684,7 +685,11 @@ def read_labels(path) -> Labels:
         return RecordingError(f"{path}: {msg}")
 
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_LABELS_BYTES + 1)
+        if len(raw) > MAX_LABELS_BYTES:
+            raise bad(f"larger than {MAX_LABELS_BYTES} bytes: not a labels file")
+        doc = json.loads(raw.decode("utf-8-sig"))
     except OSError as exc:
         raise bad(f"cannot read labels: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -125,6 +125,8 @@ BAD_ARGUMENTS = [
     (["forget", "--config", "{badpw}"], 2, "mqtt.password_file"),
     (["config", "check", "/nonexistent.toml"], 2, "no such file"),
     (["config", "check", "{dir}"], 2, "Is a directory"),
+    (["config", "check", "/dev/zero"], 2, "larger than 1048576 bytes"),
+    (["test-alert", "--config", "{zeropw}"], 2, "larger than 65536 bytes"),
 ]
 
 
@@ -145,11 +147,14 @@ def sweep_paths(tmp_path, monkeypatch):
     cfg.write_text(f'[storage]\nstate_dir = "{state}"\n[night]\ntimezone = "Europe/Berlin"\n')
     badpw = tmp_path / "pw.toml"
     badpw.write_text('[mqtt]\nhost = "127.0.0.1"\nport = 1\nusername = "u"\npassword_file = "/nonexistent/pw"\n')
+    zeropw = tmp_path / "zeropw.toml"
+    zeropw.write_text('[mqtt]\nhost = "127.0.0.1"\nport = 1\nusername = "u"\npassword_file = "/dev/zero"\n')
     badkey = tmp_path / "key.toml"
     badkey.write_text("[mqtt]\nhost = 5\n")
     empty = tmp_path / "empty"
     empty.mkdir()
-    return {"cfg": str(cfg), "badpw": str(badpw), "badkey": str(badkey), "dir": str(empty)}
+    return {"cfg": str(cfg), "badpw": str(badpw), "badkey": str(badkey), "dir": str(empty),
+            "zeropw": str(zeropw)}
 
 
 @pytest.mark.parametrize("argv, code, needle", BAD_ARGUMENTS, ids=[" ".join(a[:3]) for a, _, _ in BAD_ARGUMENTS])

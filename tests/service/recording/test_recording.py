@@ -231,6 +231,11 @@ def test_a_line_longer_than_any_valid_one_is_an_error(tmp_path, tail):
             reader(path)
 
 
+def test_labels_larger_than_any_night_are_refused_without_reading_them_whole():
+    with pytest.raises(RecordingError, match="/dev/zero: larger than .* bytes: not a labels file"):
+        read_labels("/dev/zero")
+
+
 def test_dev_zero_is_refused_at_its_first_line():
     with pytest.raises(RecordingError, match=r"/dev/zero, line 1: a line longer than 4096 bytes"):
         read_recording("/dev/zero")
