@@ -490,7 +490,8 @@ class _Lines:
     the file's last line).  A line longer than :data:`MAX_LINE_BYTES` is a
     RecordingError at once, so ``/dev/zero`` or a file of zeros costs one
     piece of memory, not the file.  A gzip stream that ends early (a
-    recording cut off by a crash) ends the lines at its last complete one:
+    recording cut off by a crash) ends the lines at its last complete one, and
+    so does a plain file whose last line has no line end and does not read:
     :attr:`truncated` then says where, for a warning; damaged data (not
     gzip, a bad block) is an error.
     """
@@ -498,6 +499,7 @@ class _Lines:
     def __init__(self, path: Path, parser: _Parser, piece_bytes: int):
         self.path, self.parser, self.piece_bytes = path, parser, max(piece_bytes, 1)
         self.truncated: str | None = None
+        self.in_tail = False
         self.line_no = 1
 
     def __iter__(self) -> Iterator[tuple[bytes, int]]:
@@ -515,7 +517,7 @@ class _Lines:
                     try:
                         got = fh.read1(READ_BYTES)
                     except EOFError as exc:
-                        self.truncated = str(exc) or "the compressed stream ends early"
+                        self.truncated = f"the gzip stream ends early (the recording was cut off: {exc})"
                         ended = True
                         break
                     except _DECOMPRESS_ERRORS as exc:
@@ -535,19 +537,32 @@ class _Lines:
                     data = data[3:]
                 first = False
                 cut = data.rfind(b"\n") + 1
-                if ended:
-                    if self.truncated is not None:  # an incomplete last line is where the stream was cut
-                        data, carry = data[:cut], b""
-                    else:
-                        carry = b""
-                else:
-                    data, carry = data[:cut], data[cut:]
+                data, carry = data[:cut], data[cut:]
                 self._check_lengths(data, carry)
                 if data:
                     yield data, self.line_no
                     self.line_no += data.count(b"\n")
                 if ended:
-                    return
+                    if carry and self.truncated is None:  # a last line without a line end: see parse()
+                        self.in_tail = True
+                        yield carry, self.line_no
+                    return  # in a cut gzip stream the incomplete last line is where it was cut: dropped
+
+    def parse(self, data: bytes, line_no: int):
+        """:meth:`_Parser.parse_block`, except that a last line without a line end that does not read is dropped.
+
+        The writer ends every line, so such a line is where a plain recording
+        was cut off (the disk filled up, the copy stopped): a truncation, like
+        a gzip stream that ends early, not a malformed file.
+        """
+        try:
+            return self.parser.parse_block(data, line_no)
+        except RecordingError as exc:
+            if not self.in_tail:
+                raise
+            self.truncated = f"its last line has no line end and does not read, the recording was cut off ({exc})"
+            e = np.empty(0)
+            return e, np.empty((0, 3)), e
 
     def _check_lengths(self, data: bytes, carry: bytes) -> None:
         if len(carry) > MAX_LINE_BYTES:
@@ -571,10 +586,9 @@ def _truncation_note(parser: _Parser, lines: _Lines, path: Path) -> str | None:
     if lines.truncated is None:
         return None
     if parser.ncols is None:
-        raise parser.error(None, f"damaged gzip data ({lines.truncated}); the file is truncated before its header")
+        raise parser.error(None, f"{lines.truncated}: the file is truncated before its header")
     last = "no samples" if parser.last_t == -math.inf else f"the last sample at t = {parser.last_t:.4f} s"
-    note = (f"{path}: the gzip stream ends early (the recording was cut off: {lines.truncated}); "
-            f"read the intact part up to line {lines.line_no - 1}, {last}")
+    note = f"{path}: {lines.truncated}; read the intact part up to line {lines.line_no - 1}, {last}"
     log.warning("%s", note)
     return note
 
@@ -588,7 +602,7 @@ def read_recording(path) -> Recording:
     path = Path(path)
     parser = _Parser(str(path))
     lines = _Lines(path, parser, PIECE_READ_BYTES)
-    outs = [parser.parse_block(data, line_no) for data, line_no in lines]
+    outs = [lines.parse(data, line_no) for data, line_no in lines]
     if parser.ncols is None:
         if lines.truncated is not None:
             _truncation_note(parser, lines, path)
@@ -616,7 +630,7 @@ def iter_recording(path, chunk_rows: int = 65536) -> Iterator[Recording]:
     lines = _Lines(path, parser, max(1, chunk_rows) * 40)
     pending = None
     for data, line_no in lines:
-        t, accel, temp = parser.parse_block(data, line_no)
+        t, accel, temp = lines.parse(data, line_no)
         if t.shape[0]:
             if pending is not None:
                 yield pending

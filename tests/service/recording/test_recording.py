@@ -184,6 +184,19 @@ def test_a_gzip_cut_at_a_flush_keeps_every_row_written_before_it(tmp_path):
     assert len(rec) == 600 and rec.truncated is not None
 
 
+def test_a_plain_recording_cut_mid_line_gives_its_whole_lines(tmp_path, caplog):
+    path = tmp_path / "full-disk.csv"
+    path.write_text(GOOD + "0.06,0.0,0.0,1.0,\n0.08,0.0,0.")  # the disk filled up inside a line
+    rec = read_recording(path)
+    assert rec.t.tolist() == [0.0, 0.02, 0.04, 0.06]
+    assert "full-disk.csv: its last line has no line end and does not read" in rec.truncated
+    assert "up to line 5, the last sample at t = 0.0600 s" in rec.truncated
+    assert [len(c) for c in iter_recording(path, chunk_rows=2)][-1] >= 1
+    path.write_text(GOOD + "0.06,0.0,0.0,1.0,")  # a last line without a line end that reads is a line
+    rec = read_recording(path)
+    assert len(rec) == 4 and rec.truncated is None
+
+
 def test_damaged_gzip_is_an_error(tmp_path):
     t, accel = _night(3000)
     good = tmp_path / "n.csv.gz"
