@@ -49,8 +49,8 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
 
     Entities: cramp in progress (binary_sensor, one per leg too when two are
     worn), events (event entity), room temperature, last night's cramp count,
-    snoozed-until (sensors), armed (switch), acknowledge, false alarm, snooze and
-    test alert (buttons), sensor problem per leg (binary_sensor), and device
+    snoozed-until, labelled alarms (sensors), armed (switch), acknowledge, false alarm, snooze,
+    test alert and "that was a cramp" (buttons), sensor problem per leg (binary_sensor), and device
     triggers (cramp start, warm compress, stretch prompt) per leg.
     """
     device = _device_block(topics, device_name, sw_version)
@@ -76,6 +76,11 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
            unit_of_measurement="°C", state_class="measurement", suggested_display_precision=1)
     entity("sensor", "last_night_cramps", "Last night's cramps", state_topic=topics.state,
            value_template="{{ value_json.last_night_cramps }}", icon="mdi:counter")
+    entity("sensor", "labelled_alarms", "Labelled alarms", state_topic=topics.state,
+           value_template="{{ value_json.labels.labelled_alarms if value_json.labels is defined else None }}",
+           json_attributes_topic=topics.state,
+           json_attributes_template="{{ (value_json.labels if value_json.labels is defined else {}) | tojson }}",
+           icon="mdi:tag-check", entity_category="diagnostic")
     entity("sensor", "snoozed_until", "Snoozed until", state_topic=topics.state, device_class="timestamp",
            value_template="{{ value_json.snoozed_until or None }}", icon="mdi:alarm-snooze")
     entity("switch", "armed", "Armed", state_topic=topics.state, command_topic=topics.command_named("armed"),
@@ -86,6 +91,7 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
         ("false_alarm", "False alarm", "mdi:close-circle", "PRESS"),
         ("snooze", f"Snooze {SNOOZE_BUTTON_MINUTES} min", "mdi:alarm-snooze", str(SNOOZE_BUTTON_MINUTES)),
         ("test_alert", "Test alert", "mdi:bell-check", "PRESS"),
+        ("missed_cramp", "That was a cramp", "mdi:alert-plus", "PRESS"),
     ):
         entity("button", object_id, name, command_topic=topics.command_named(object_id), payload_press=press,
                icon=icon)
