@@ -279,6 +279,8 @@ class Core:
         self.in_window = False
         for leg in self.legs.values():
             self._take(leg.close_night())
+        if self.snippets is not None:
+            self.snippets.night_closed()
         self._state_dirty = True
         self._show_led()
         if self.night is not None:

@@ -61,6 +61,11 @@ class RelabelJob:
     by: str
 
 
+@dataclass(frozen=True)
+class EstimateJob:
+    """At the end of a night: what ``nightcramp tune`` would do with the labels so far (for the morning log)."""
+
+
 @dataclass
 class _Pending:
     leg: str
@@ -137,6 +142,11 @@ class SnippetKeeper:
             newest = ring.newest_t
             if newest is not None and self.pending:
                 self._cut_due(leg, newest)
+
+    def night_closed(self) -> None:
+        """The night window closed: cut what is pending, then ask for a tuning estimate."""
+        self.flush()
+        self._submit(EstimateJob())
 
     def flush(self) -> None:
         """Cut everything pending with what is there (a clean stop)."""

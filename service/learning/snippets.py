@@ -109,7 +109,7 @@ class SnippetStore:
         t = np.asarray(t, float)
         rel = np.round(t - t[0], 4)
         keep = np.concatenate(([True], np.diff(rel) > 0))  # 0.1 ms resolution: the format wants increasing t
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{name}.part.csv.gz")  # gzip by the name; renamed once complete
         with RecordingWriter(tmp) as w:
             w.comment(f"nightcramp snippet: {trigger} on leg {leg}, first sample at {start_wall.isoformat()}")
             w.write(rel[keep], np.asarray(accel, float)[keep])
@@ -195,7 +195,7 @@ class SnippetStore:
             total -= s.size
             self._remove(s)
             removed.append(s.name)
-        for tmp in self.dir.glob("*.tmp") if self.dir.is_dir() else []:
+        for tmp in [*self.dir.glob("*.tmp"), *self.dir.glob(".*.part.csv.gz")] if self.dir.is_dir() else []:
             tmp.unlink(missing_ok=True)  # a write cut short by a crash
         return removed
 

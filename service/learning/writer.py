@@ -16,9 +16,9 @@ import threading
 from typing import Any, Callable
 
 from service.config import Config
-from service.learning.keeper import RelabelJob, SnippetJob
+from service.learning.keeper import EstimateJob, RelabelJob, SnippetJob
 from service.learning.snippets import SnippetStore
-from service.learning.summary import tally
+from service.learning.summary import SUGGEST_AFTER_LABELS, read_estimate, tally, write_estimate
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,37 @@ class SnippetWriter:
             log.info("snippets: removed %d old snippet(s) to stay within %g MB and %d days", len(removed),
                      s.max_total_mb, s.retention_days)
 
+    def estimate(self) -> dict | None:
+        """Run the tuner on the labelled snippets when the labels changed since the last estimate.
+
+        Only with enough labels (:data:`~service.learning.summary.SUGGEST_AFTER_LABELS`), on this
+        thread, once per night at most: it replays every labelled snippet and the reference cramps
+        for each candidate, a few seconds of CPU.
+        """
+        from service.learning import tune
+        from service.learning.active import with_active_tuning
+
+        snippets = list(self.store.iter_labelled())
+        counts = tally(snippets)
+        if counts["cramp"] + counts["false_alarm"] + counts["missed_cramp"] < SUGGEST_AFTER_LABELS:
+            return None
+        fingerprint = sorted(f"{s.name}:{s.label}" for s in snippets)
+        last = read_estimate(self.config.state_dir)
+        if last and last.get("fingerprint") == fingerprint:
+            return last
+        result = tune.tune(with_active_tuning(self.config), tune.snippet_cases(self.config.state_dir))
+        cur, new = result.current.score, result.chosen.score
+        estimate = {"fingerprint": fingerprint, "accepted": result.improved,
+                    "false_alarms_before": cur.false_alarms, "false_alarms_after": new.false_alarms,
+                    "cramps": len(new.confirmed), "cramps_kept": sum(new.confirmed),
+                    "missed": len(new.missed), "missed_caught": sum(new.missed),
+                    "reference": f"{sum(new.reference)}/{len(new.reference)}",
+                    "fragment": tune.fragment(result)}
+        write_estimate(self.config.state_dir, estimate)
+        log.info("snippets: tune would take false alarms from %d to %d on the labels so far", cur.false_alarms,
+                 new.false_alarms)
+        return estimate
+
     # ------------------------------------------------------------ the thread
 
     def _loop(self) -> None:
@@ -121,6 +152,9 @@ class SnippetWriter:
             elif isinstance(job, RelabelJob):
                 if self.store.relabel_episode(job.episode_id, job.label, job.by) is None:
                     log.info("snippets: no snippet kept for episode %s", job.episode_id)
+            elif isinstance(job, EstimateJob):
+                self.estimate()
+                return
         except (OSError, ValueError) as exc:
             self.failed += 1
             log.warning("snippets: could not write (%s); the alarm itself is not affected", exc)
