@@ -27,15 +27,18 @@ SETTABLE = ("cramp", "false_alarm", "missed_cramp")
 def add_parsers(sub, common) -> None:
     """The three subcommands' arguments (called by service.cli.build_parser)."""
     p = sub.add_parser("label", parents=[common], help="list kept alarms and reports with their labels; set or clear one")
+    inner = argparse.ArgumentParser(add_help=False)  # --config/-v after the action too, without resetting them
+    inner.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
+    inner.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     lsub = p.add_subparsers(dest="label_command", metavar="ACTION")
-    ls = lsub.add_parser("list", help="recent episodes and snippets with their labels (the default)")
+    ls = lsub.add_parser("list", parents=[inner], help="recent episodes and snippets with their labels (the default)")
     ls.add_argument("--days", type=int, default=14, help="how far back (default 14)")
-    s = lsub.add_parser("set", help="give a snippet (name, prefix or episode id) a label")
+    s = lsub.add_parser("set", parents=[inner], help="give a snippet (name, prefix or episode id) a label")
     s.add_argument("key", metavar="SNIPPET")
     s.add_argument("label", choices=SETTABLE)
-    c = lsub.add_parser("clear", help="remove a snippet's label (back to unlabelled)")
+    c = lsub.add_parser("clear", parents=[inner], help="remove a snippet's label (back to unlabelled)")
     c.add_argument("key", metavar="SNIPPET")
-    m = lsub.add_parser("missed", help='"that was a cramp": tell the running service one happened without an alarm')
+    m = lsub.add_parser("missed", parents=[inner], help='"that was a cramp": tell the running service one happened without an alarm')
     m.add_argument("--time", metavar="WHEN", default="now",
                    help='when: "now" (default), HH:MM today (local time) or ISO 8601 with offset')
     m.add_argument("--leg", metavar="LEG", help="which leg (default: the first configured)")
