@@ -20,6 +20,8 @@ REFERENCE_SEEDS = range(1000, 1012)
 """Seeds of the reference cramps (the tuning range: these decide which candidates are allowed)."""
 QUIET_WINDOW_S = 1.0
 MIN_QUIET_S = 20.0
+STILL_VAR_MAX = 3 * 0.020**2
+"""Above 20 mg RMS per axis a leg is moving, not lying still (the detector's own noise ceiling)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Background:
 
 
 def still_background(name: str, t: np.ndarray, accel: np.ndarray) -> Background | None:
-    """The longest run of still 1 s windows (lowest fifth of the recording's power) of at least 20 s."""
+    """The longest run of still 1 s windows (lowest fifth of the recording's power, and below 20 mg RMS) of 20 s or more."""
     if t.size < 100:
         return None
     rate = (t.size - 1) / max(float(t[-1] - t[0]), 1e-9)
@@ -44,7 +46,7 @@ def still_background(name: str, t: np.ndarray, accel: np.ndarray) -> Background 
     a = accel[: n_win * per].reshape(n_win, per, 3)
     power = a.var(axis=1).sum(axis=1)
     means = a.mean(axis=1)
-    still = power <= max(np.quantile(power, 0.2), 1e-12) * 1.5
+    still = (power <= max(np.quantile(power, 0.2), 1e-12) * 1.5) & (power <= STILL_VAR_MAX)
     step = np.r_[0.0, np.linalg.norm(np.diff(means, axis=0), axis=1)]
     still &= step < 0.01  # the posture holds
     best_len, best_end, run = 0, -1, 0
