@@ -176,8 +176,9 @@ def score(cases: list[Case], config: cfg.Config) -> Score:
 def candidates(base: cfg.DetectionConfig) -> list[cfg.DetectionConfig]:
     """The grid: longer confirmation, more time for a turning leg, a higher active share."""
     now = knob_values(base)
-    confirm = sorted({now["confirm_s"], *(min(30.0, now["confirm_s"] + d) for d in (2.0, 4.0, 7.0))})
-    turn = sorted({now["turn_confirm_s"], *(v for v in (10.0, 20.0, 35.0, 50.0) if v > now["turn_confirm_s"])})
+    confirm = sorted({now["confirm_s"], *(min(30.0, now["confirm_s"] + d) for d in (1.0, 2.0, 4.0, 7.0))})
+    turn = sorted({now["turn_confirm_s"],
+                   *(v for v in (7.0, 10.0, 13.0, 16.0, 20.0, 35.0, 50.0) if v > now["turn_confirm_s"])})
     share = sorted({now["active_share"], *(v for v in (0.85, 0.9) if v > now["active_share"])})
     out = []
     for c in confirm:
