@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -48,7 +49,18 @@ from support.synth import Scene
 
 log = logging.getLogger("benchmarks.tuning")
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real"  # ../shared/data/real
+ROOT = Path(__file__).resolve().parent.parent
+REAL_ENV = "NIGHTCRAMP_REAL_DATA"
+
+
+def real_dir() -> Path:
+    """$NIGHTCRAMP_REAL_DATA, else ../shared/data/real beside the checkout (or beside its worktree folder)."""
+    if os.environ.get(REAL_ENV):
+        return Path(os.environ[REAL_ENV])
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / "shared" / "data" / "real").is_dir():
+            return base / "shared" / "data" / "real"
+    return ROOT.parent / "shared" / "data" / "real"
 WRIST = "geneactiv_wrist_night_a.csv.gz"
 WRIST_TUNE_S = 2 * 3600.0
 RATE_HZ = 50.0
@@ -188,7 +200,7 @@ def judge_week(seeds, detections: dict[str, cfg.DetectionConfig]) -> dict:
 
 
 def wrist(tune_s: float = WRIST_TUNE_S) -> dict | None:
-    path = REAL / WRIST
+    path = real_dir() / WRIST
     if not path.exists():
         log.warning("%s not found: the real-night part is skipped", path)
         return None
@@ -217,13 +229,37 @@ def wrist(tune_s: float = WRIST_TUNE_S) -> dict | None:
     return out
 
 
+def _print_real(real: dict | None) -> None:
+    if not real:
+        return
+    print(f"\nreal wrist night: tuned on the first {real['tune_hours']} h, judged on the remaining "
+          f"{real['judge_hours']} h\n")
+    print(real["table"])
+    print(real["chosen"])
+    print("| settings | false alarms (remainder) | reference cramps caught (remainder, seeds 5000-5011) | median latency |")
+    print("|---|---|---|---|")
+    for name in ("default", "tuned"):
+        r = real[name]
+        lat = "-" if r["median_latency_s"] is None else f"{r['median_latency_s']:.1f} s"
+        print(f"| {name} | {r['false_alarms']} | {r['reference_caught']}/{r['reference']} | {lat} |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="3-night weeks")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--no-real", action="store_true", help="skip the real wrist night")
+    ap.add_argument("--real-only", action="store_true", help="only the real wrist night")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.real_only:
+        real = wrist()
+        _print_real(real)
+        print("summary: " + ("wrist night missing" if real is None else
+                             f"wrist remainder false alarms {real['default']['false_alarms']} -> "
+                             f"{real['tuned']['false_alarms']}, reference {real['tuned']['reference_caught']}/"
+                             f"{real['tuned']['reference']}"))
+        return 0
     nights = 3 if args.quick else 7
     tuning_seeds, heldout_seeds = range(1000, 1000 + nights), range(5000, 5000 + nights)
     started = time.perf_counter()
@@ -246,17 +282,7 @@ def main(argv=None) -> int:
         print(f"| {name} | {r['false_alarms']} | {r['false_alarms'] / nights:.2f} | {r['caught']}/{r['cramps']} "
               f"({r['sensitivity']:.3f}) | {r['median_latency_s']:.1f} s |")
     real = None if args.no_real else wrist()
-    if real:
-        print(f"\nreal wrist night: tuned on the first {real['tune_hours']} h, judged on the remaining "
-              f"{real['judge_hours']} h\n")
-        print(real["table"])
-        print(real["chosen"])
-        print("| settings | false alarms (remainder) | reference cramps caught (remainder, seeds 5000-5011) | median latency |")
-        print("|---|---|---|---|")
-        for name in ("default", "tuned"):
-            r = real[name]
-            lat = "-" if r["median_latency_s"] is None else f"{r['median_latency_s']:.1f} s"
-            print(f"| {name} | {r['false_alarms']} | {r['reference_caught']}/{r['reference']} | {lat} |")
+    _print_real(real)
     d, tu = held["default"], held["tuned"]
     removed = 1 - tu["false_alarms"] / d["false_alarms"] if d["false_alarms"] else 0.0
     summary = (f"held-out week false alarms {d['false_alarms']} -> {tu['false_alarms']} ({removed:.0%} removed), "
