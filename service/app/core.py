@@ -388,3 +388,4 @@ class Core:
                 self._take(leg.stop())
         if self.snippets is not None:
             self.snippets.flush()
+            self.snippets.release()

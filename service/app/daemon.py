@@ -308,6 +308,7 @@ class Service:
             self.core.close()
         if self.snippet_writer is not None:
             self.snippet_writer.stop()
+            self.snippet_writer.on_change = None  # it points back at this service: let both go
         if self.publisher is not None:
             self.publisher.stop()
         if self.gpio is not None:

@@ -154,6 +154,11 @@ class SnippetKeeper:
             self._cut(p)
         self.pending.clear()
 
+    def release(self) -> None:
+        """Give the rings' memory back (the service stopped; nothing is fed after this)."""
+        self.pending.clear()
+        self.rings.clear()
+
     # ------------------------------------------------------------ internals
 
     def _false_alarm(self, stamped: ev.StampedEvent) -> None:

@@ -42,6 +42,8 @@ TAIL_S = 60.0
 """Seconds kept after an episode ends or a report is made."""
 MISSED_SPAN_S = 120.0
 """A missed-cramp report says a cramp happened in the two minutes before it."""
+WRITE_ROWS = 2000
+"""Rows formatted at once when writing a snippet (a whole 10-minute snippet at once would peak at ~9 MB)."""
 _NAME_RE = re.compile(r"^[0-9]{8}T[0-9]{6}-[a-z][a-z0-9_]*-[a-z_]+-[0-9a-f]{6}$")
 
 
@@ -112,7 +114,9 @@ class SnippetStore:
         tmp = path.with_name(f".{name}.part.csv.gz")  # gzip by the name; renamed once complete
         with RecordingWriter(tmp) as w:
             w.comment(f"nightcramp snippet: {trigger} on leg {leg}, first sample at {start_wall.isoformat()}")
-            w.write(rel[keep], np.asarray(accel, float)[keep])
+            rel, accel = rel[keep], np.asarray(accel, float)[keep]
+            for lo in range(0, rel.size, WRITE_ROWS):  # formatting text costs memory per row: bounded chunks
+                w.write(rel[lo:lo + WRITE_ROWS], accel[lo:lo + WRITE_ROWS])
         os.replace(tmp, path)
         doc = dict(doc, hours=round(max(float(rel[-1]), 1.0) / 3600.0, 6), start=start_wall.isoformat(),
                    leg=leg, trigger=trigger)

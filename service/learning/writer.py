@@ -104,13 +104,13 @@ class SnippetWriter:
         thread, once per night at most: it replays every labelled snippet and the reference cramps
         for each candidate, a few seconds of CPU.
         """
-        from service.learning import tune
-        from service.learning.active import with_active_tuning
-
         snippets = list(self.store.iter_labelled())
         counts = tally(snippets)
         if counts["cramp"] + counts["false_alarm"] + counts["missed_cramp"] < SUGGEST_AFTER_LABELS:
             return None
+        from service.learning import tune  # only now: the tuner and the simulator's cramps cost memory
+        from service.learning.active import with_active_tuning
+
         fingerprint = sorted(f"{s.name}:{s.label}" for s in snippets)
         last = read_estimate(self.config.state_dir)
         if last and last.get("fingerprint") == fingerprint:

@@ -69,14 +69,18 @@ class SampleRing:
         return float(self._t[(self._next - 1) % self.capacity])
 
     def window(self, t_from: float, t_until: float) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the samples with ``t_from <= t <= t_until``, oldest first."""
+        """Copies of the samples with ``t_from <= t <= t_until``, oldest first (times increase, as fed)."""
         if not self._count:
             return np.empty(0), np.empty((0, 3))
         start = (self._next - self._count) % self.capacity
-        order = (start + np.arange(self._count)) % self.capacity
-        t = self._t[order]
-        keep = (t >= t_from) & (t <= t_until)
-        return t[keep], self._a[order][keep]
+        if start + self._count <= self.capacity:  # one stretch
+            t, a = self._t[start:start + self._count], self._a[start:start + self._count]
+            lo, hi = np.searchsorted(t, t_from, side="left"), np.searchsorted(t, t_until, side="right")
+            return t[lo:hi].copy(), a[lo:hi].copy()
+        t = np.concatenate((self._t[start:], self._t[:self._next]))
+        a = np.concatenate((self._a[start:], self._a[:self._next]))
+        lo, hi = np.searchsorted(t, t_from, side="left"), np.searchsorted(t, t_until, side="right")
+        return t[lo:hi].copy(), a[lo:hi].copy()
 
     def clear(self) -> None:
         self._next = self._count = 0

@@ -182,3 +182,14 @@ def test_labels_files_are_valid_json_with_the_documented_keys(rig):
                 "end_t", "detection", "sensitivity"):
         assert key in doc, key
     assert set(doc["detection"]) == {"confirm_s", "turn_confirm_s", "active_share"}
+
+
+def test_replaying_a_snippet_raises_the_alarm_the_service_raised(rig):
+    from service import config as cfg
+    from service.recording.replay import replay_recording
+
+    t, a, _ = cramp_clip()
+    rig.feed(t, a)
+    (s,) = SnippetStore(rig.config.state_dir).list()
+    starts = [e.t for e in replay_recording(read_recording(s.path), cfg.Config()) if e.type == ev.CRAMP_START]
+    assert starts == [pytest.approx(s.doc["alert_t"], abs=0.01)]
