@@ -108,7 +108,7 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
         for minute in summarizer.close():
             store.add_minute(tb.wall_at(minute.t_start), minute)
     snippet_io0 = _io()["wchar"]
-    snippets = _write_snippets(directory, len(legs), rng)
+    snippets = _write_snippets(directory / f"snippets-{db.stem}", rng)
     snippet_bytes = _io()["wchar"] - snippet_io0
     commits_before_close = store.commits
     store.close()
@@ -123,11 +123,11 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
     }
 
 
-def _write_snippets(directory: Path, n_legs: int, rng) -> int:
+def _write_snippets(directory: Path, rng) -> int:
     """The three episodes' snippets on the first leg, as the writer keeps them (50 Hz, quiet leg plus movement)."""
     from service.learning.snippets import LEAD_S, TAIL_S, SnippetStore
 
-    store = SnippetStore(directory / f"snippets-{n_legs}")
+    store = SnippetStore(directory)
     for onset, duration in CRAMPS:
         n = int((LEAD_S + duration + TAIL_S) * RATE_HZ)
         t = onset - LEAD_S + np.arange(n) / RATE_HZ
