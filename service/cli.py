@@ -35,6 +35,9 @@ COMMANDS = {
     "test-alert": "service.app.testalert:cmd_test_alert",
     "forget": "service.app.forget:cmd_forget",
     "config": "service.cli:cmd_config",
+    "label": "service.learning.cli:cmd_label",
+    "tune": "service.learning.cli:cmd_tune",
+    "export": "service.learning.cli:cmd_export",
 }
 
 
@@ -155,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("check", help="validate a configuration file")
     c.add_argument("file", nargs="?", metavar="FILE")
     c.add_argument("-v", "--verbose", action="count", default=0)
+
+    from service.learning.cli import add_parsers
+
+    add_parsers(sub, common)
     return parser
 
 
