@@ -39,6 +39,9 @@ COMMANDS = {
     "test-alert": "service.app.testalert:cmd_test_alert",
     "forget": "service.app.forget:cmd_forget",
     "config": "service.cli:cmd_config",
+    "label": "service.learning.cli:cmd_label",
+    "tune": "service.learning.cli:cmd_tune",
+    "export": "service.learning.cli:cmd_export",
 }
 
 
@@ -161,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="count", default=0)
     c.add_argument("-q", "--quiet", action="store_true",
                    help="print only problems, not the effective configuration (the unit's ExecReload uses it)")
+
+    from service.learning.cli import add_parsers
+
+    add_parsers(sub, common)
     return parser
 
 
