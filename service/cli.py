@@ -171,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     except NightcrampError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except PermissionError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nightcramp {args.command}: {where}permission denied: run with sudo or join the nightcramp group "
+              "(sudo adduser $USER nightcramp, then log in again)", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -202,6 +202,7 @@ class ServiceState:
     snoozed_until: str | None = None
     last_night_cramps: int | None = None
     time: str | None = None
+    simulated: bool = False  # emulated sensor and room (device.simulated): "simulated": true in the payload
 
 
 def state(topics: Topics, st: ServiceState) -> Message:
@@ -218,6 +219,8 @@ def state(topics: Topics, st: ServiceState) -> Message:
         "last_night_cramps": st.last_night_cramps,
         "time": st.time,
     }
+    if st.simulated:
+        payload["simulated"] = True
     return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)
 
 

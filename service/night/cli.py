@@ -6,7 +6,9 @@ Both open the record read-only (the running service keeps writing) and exit
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -23,6 +25,15 @@ def _open_store(args) -> tuple[Any, NightStore]:
 
     config = cfg.load(args.config)
     path = config.state_dir / DB_NAME
+    try:
+        path.stat()
+    except PermissionError:
+        raise PermissionError(errno.EACCES, "permission denied", str(path)) from None
+    except OSError:
+        pass
+    else:
+        if not os.access(path, os.R_OK):
+            raise PermissionError(errno.EACCES, "permission denied", str(path))
     if not path.exists():
         raise StoreError(f"no night record at {path} yet: the service has not run (or storage.state_dir differs)")
     return config, NightStore(path, NightWindow.from_config(config.night), readonly=True)
