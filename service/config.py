@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from firmware.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/nightcramp/config.toml")
+SERVICE_STATE_DIR = Path("/var/lib/nightcramp")  # the unit's StateDirectory=nightcramp
 CONFIG_ENV = "NIGHTCRAMP_CONFIG"
 SIMULATED_SUBDIR = "simulated"
 
@@ -177,14 +178,17 @@ class Config:
 
     @property
     def base_state_dir(self) -> Path:
-        """``storage.state_dir``, else $STATE_DIRECTORY (systemd), else /var/lib/nightcramp (root) or ~/.local/state/nightcramp."""
+        """``storage.state_dir``, else $STATE_DIRECTORY (systemd), else /var/lib/nightcramp (as root, or when
+        this is /etc/nightcramp/config.toml), else ~/.local/state/nightcramp."""
         if self.storage.state_dir:
             return Path(self.storage.state_dir)
         env = os.environ.get("STATE_DIRECTORY")
         if env:
             return Path(env.split(":")[0])
-        if os.geteuid() == 0:
-            return Path("/var/lib/nightcramp")
+        if os.geteuid() == 0 or self.source == str(DEFAULT_CONFIG_PATH):
+            # The installed service's configuration read by someone else (`nightcramp log` as a member of
+            # the nightcramp group): its record is the service's, not one in that user's home.
+            return SERVICE_STATE_DIR
         return Path.home() / ".local" / "state" / "nightcramp"
 
     @property
@@ -400,8 +404,8 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     },
     "storage": {
         "state_dir": (_path, '""', "Where the night record, outbox and morning logs live. Empty: $STATE_DIRECTORY "
-                      "(/var/lib/nightcramp under systemd), else /var/lib/nightcramp as root, else "
-                      "~/.local/state/nightcramp."),
+                      "(/var/lib/nightcramp under systemd), else /var/lib/nightcramp as root or when read from "
+                      "/etc/nightcramp/config.toml, else ~/.local/state/nightcramp."),
         "retention_days": (_int_range(1, 36500), "365", "Nights (episodes, summaries) kept this many days."),
         "detail_retention_days": (_int_range(1, 3650), "14", "Per-minute movement detail kept this many days."),
         "flush_interval_s": (_float_range(1.0, 300.0), "30.0", "Seconds between batched writes of the per-minute record."),

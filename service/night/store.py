@@ -191,7 +191,12 @@ class NightStore:
         self._lock = threading.RLock()
         try:
             if readonly:
-                self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                # A reader that may not create the WAL index (a member of the nightcramp group, the state
+                # directory being 0750) while no -wal file exists (the service is not writing): read it as
+                # immutable, since nobody changes it then.
+                quiet = not Path(f"{path}-wal").exists() and not os.access(path.parent, os.W_OK)
+                self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if quiet else ""),
+                                           uri=True, check_same_thread=False,
                                            isolation_level=None, timeout=10.0)
                 self._check_version()
             else:
