@@ -15,6 +15,7 @@ import argparse
 import logging
 import queue
 import sys
+from typing import Callable
 
 from firmware import __version__
 from firmware.clock import Clock, SystemClock
@@ -29,13 +30,18 @@ log = logging.getLogger(__name__)
 QUEUE_POLL_S = 0.25
 
 
+PROGRESS_EVERY_S = 10.0
+
+
 def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = False,
-           clock: Clock | None = None, bus=None) -> dict:
+           clock: Clock | None = None, bus=None, progress: Callable[[float, dict], None] | None = None) -> dict:
     """Record ``seconds`` of the first configured leg into ``output``; returns a summary dict.
 
     The hardware comes from :func:`service.app.hardware.open_hardware`: the
     simulated world (no cramps, on the real clock) with ``simulate``, else
-    ``/dev/i2c-N``; ``bus`` is an already built bus (tests).
+    ``/dev/i2c-N``; ``bus`` is an already built bus (tests).  ``progress`` is
+    called every :data:`PROGRESS_EVERY_S` seconds with the seconds recorded so
+    far and the summary (``record`` on a terminal prints a line from it).
     """
     clock = clock or SystemClock()
     accel = config.accelerometer
@@ -56,8 +62,12 @@ def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = 
             hardware.start()
             try:
                 deadline = t_origin + seconds
+                next_progress = t_origin + PROGRESS_EVERY_S
                 while clock.monotonic() < deadline:
                     _write_items(writer, items, t_origin, seconds, summary, timeout=QUEUE_POLL_S)
+                    if progress is not None and clock.monotonic() >= next_progress:
+                        progress(min(clock.monotonic() - t_origin, seconds), summary)
+                        next_progress += PROGRESS_EVERY_S
             except KeyboardInterrupt:
                 log.warning("interrupted: keeping what was recorded")
             finally:
@@ -103,7 +113,17 @@ def _write_items(writer: RecordingWriter, items: queue.Queue, t_origin: float, s
 
 def cmd_record(args: argparse.Namespace) -> int:
     config = cfg.load(args.config)
-    summary = record(config, args.output, args.seconds, simulate=args.simulate)
+
+    def show(done_s: float, summary: dict) -> None:
+        print(f"recording: {done_s:.0f} s of {args.seconds:g} s, {summary['rows']} samples, "
+              f"{summary['gaps']} gaps", file=sys.stderr, flush=True)
+
+    # A line every 10 s on a terminal; under systemd or in a pipe only the summary at the end.
+    on_terminal = sys.stderr.isatty()
+    if on_terminal:
+        print(f"recording {args.seconds:g} s into {args.output} (Ctrl-C stops early and keeps what was recorded)",
+              file=sys.stderr, flush=True)
+    summary = record(config, args.output, args.seconds, simulate=args.simulate, progress=show if on_terminal else None)
     print(f"{summary['output']}: {summary['rows']} samples ({summary['samples_per_s']:.1f}/s), "
           f"{summary['gaps']} gaps ({summary['gap_s']:.2f} s), {summary['faults']} sensor faults, "
           f"{summary['temps']} temperature readings", file=sys.stderr)
