@@ -93,7 +93,7 @@ def cmd_history(args) -> int:
     finally:
         store.close()
     chart_path = None
-    if rows:
+    if rows and args.format == "text":  # json is for scripts: the numbers only, no file written anywhere
         chart_path = write_history_chart(rows, config.state_dir, last)
     if args.format == "json":
         json.dump(history_dict(rows, chart_path), sys.stdout, indent=2)
