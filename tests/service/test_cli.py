@@ -248,3 +248,42 @@ def test_a_config_with_a_byte_order_mark_is_read(tmp_path):
     out = run_cli("config", "check", str(path))
     assert out.returncode == 0, out.stderr
     assert '"id": "bedroom"' in out.stdout
+
+
+def test_test_alert_says_offline_at_once_when_the_retained_status_says_so(broker, tmp_path, capsys):
+    from service.cli import main
+    from support.mqtt_helpers import Subscriber, publisher
+
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[device]\nid = "bed1"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n')
+    pub = publisher(broker.host, broker.port)
+    pub.publish("nightcramp/bed1/status", b"offline", qos=1, retain=True).wait_for_publish(5)
+    watch = Subscriber(broker.host, broker.port, ["nightcramp/bed1/status"])
+    assert watch.wait_payload("nightcramp/bed1/status", b"offline")
+    commands = Subscriber(broker.host, broker.port, ["nightcramp/bed1/cmd/#", "nightcramp/bed1/probe"])
+    assert main(["test-alert", "--config", str(conf)]) == 1
+    err = capsys.readouterr().err
+    assert "service is offline" in err and "systemctl start nightcramp" in err
+    assert "no nightcramp service answered" not in err  # it did not sit out the 5 s wait
+    pub.publish("nightcramp/bed1/probe", b"x", qos=1).wait_for_publish(5)
+    assert commands.wait_payload("nightcramp/bed1/probe", b"x")  # anything published before it is in by now
+    assert [m.topic for m in commands.messages if "/cmd" in m.topic] == []  # nothing was asked of a service that is not there
+    for client in (watch, commands):
+        client.close()
+    pub.loop_stop()
+    pub.disconnect()
+
+
+def test_the_morning_log_counts_one_posture_change_in_the_singular():
+    from service.night.formatting import plural
+
+    assert plural(1, "posture change") == "1 posture change"
+    assert plural(0, "posture change") == "0 posture changes"
+    assert plural(3, "posture change") == "3 posture changes"
+
+
+def test_the_room_reminder_gives_degrees_celsius():
+    from service.pipeline import alerts
+
+    assert "17.0 °C" in alerts.COLD_ROOM_TEXT.format(temp=17.0)
+    assert "26.0 °C" in alerts.HOT_ROOM_TEXT.format(temp=26.0)
