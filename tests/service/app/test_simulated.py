@@ -102,3 +102,12 @@ def test_prepare_starts_after_a_record_that_ran_ahead_of_now(tmp_path):
     store.close()
     _, start = prepare(config, datetime(2026, 12, 1, 14, 0, tzinfo=timezone.utc))
     assert start > ahead
+
+
+def test_the_doctor_checks_the_emulated_hardware_of_a_simulated_config(tmp_path, state_dir):
+    conf = write_config(tmp_path, state_dir)
+    out = subprocess.run([sys.executable, "-m", "service", "doctor", "--config", conf], capture_output=True,
+                         text=True, timeout=120)
+    assert "emulated hardware" in out.stdout.splitlines()[0], out.stdout
+    accel = [line for line in out.stdout.splitlines() if line.split()[1:2] == ["accelerometer:"]]
+    assert accel and accel[0].startswith("OK"), out.stdout
