@@ -241,12 +241,6 @@ def forget_device(config, timeout: float = 5.0, force: bool = False, settle_s: f
         client.subscribe([(node, 1), (topics.status, 1), (topics.cramp_leg("+"), 1), (topics.log_night("+"), 1)])
         if not subscribed.wait(timeout):
             return False, "the broker did not confirm the subscription"
-        # The retained status follows the SUBACK at once.  "offline" is the service's last word (or its last
-        # will): nobody would answer, so say so now instead of waiting out the timeout.
-        status_seen.wait(min(RETAINED_STATUS_WAIT_S, timeout))
-        if status and status[-1] == msgs.OFFLINE:
-            return False, (f"the nightcramp service is offline (the retained status on {topics.status} says so): "
-                           "start it (sudo systemctl start nightcramp) and try again")
         deadline = time.monotonic() + timeout
         while time.monotonic() - last_seen[0] < settle_s and time.monotonic() < deadline:
             time.sleep(0.05)

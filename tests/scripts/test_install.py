@@ -148,7 +148,7 @@ def test_uninstall_takes_the_device_out_of_home_assistant(tmp_path, broker, host
     assert not (tmp_path / "opt/nightcramp/venv").exists()
     fresh = Subscriber(broker.host, broker.port, ["homeassistant/#", "nightcramp/bed1/#"])
     time.sleep(1.0)  # retained messages come right after the SUBACK: give them time to arrive
-    assert [m.topic for m in fresh.messages if m.payload] == []
+    assert [m.topic for m in fresh.messages if m.payload] == [], gone.stderr
     fresh.close()
 
 
