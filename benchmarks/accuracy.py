@@ -5,6 +5,14 @@ Options: ``--corpus tuning`` scores the tuning seeds instead; ``--out DIR``
 keeps the recordings; ``--plots DIR`` draws example episodes and the hardest
 rejected look-alikes; ``--json FILE`` writes the figures.
 
+Real recordings: beside the simulated corpus, every cramp-free recording of a
+real person under ../shared/data/real (and ``--real DIR``, ``$NIGHTCRAMP_REAL_DATA``)
+is replayed the same way and its false alarms reported per file and per 8 h with
+what the person was doing (benchmarks/realdata.py).  ``--real-only`` skips the
+simulated corpus; ``--no-real`` skips the real files; ``--before REV`` replays the
+real files with git revision REV too and reports which false alarms were removed;
+with ``--plots DIR`` both are drawn.
+
 Seeds (never mixed): tuning nights use seeds 1000-1999, the held-out corpus
 5000-5999; the unit tests use seeds below 100.  Thresholds in service/pipeline/detect.py
 were only ever adjusted while looking at the tuning corpus and the unit tests.
@@ -31,12 +39,12 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import nights
+from benchmarks import nights, realdata
 from benchmarks.baseline import baseline_alerts
 from service.config import Config
 from service.recording.format import labels_path, read_labels, read_recording
@@ -264,25 +272,62 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nights", type=int, default=NIGHTS_PER_SLEEPER, metavar="N",
                     help=f"2-hour nights per sleeper type and generator (default {NIGHTS_PER_SLEEPER})")
     ap.add_argument("--sensitivity", choices=("low", "normal", "high"), default="normal")
+    ap.add_argument("--real", action="append", default=[], metavar="DIR",
+                    help="also judge the recordings in DIR (NAME.csv.gz + NAME.labels.json); repeatable")
+    ap.add_argument("--no-real", action="store_true", help="skip the real recordings")
+    ap.add_argument("--real-only", action="store_true", help="only the real recordings (no simulated corpus)")
+    ap.add_argument("--before", metavar="REV", help="replay the real recordings with git revision REV as well")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("service").setLevel(logging.WARNING)
+    config = Config()
+    config = replace(config, detection=replace(config.detection, sensitivity=args.sensitivity))
+    results: dict = {"corpus": args.corpus, "sensitivity_preset": args.sensitivity}
+    lines = []
+    if not args.real_only:
+        results.update(simulated(args, config))
+        lines.append(summary(results))
+    if not args.no_real:
+        dirs = realdata.real_dirs(args.real)
+        files = realdata.load_files(dirs)
+        if not files:
+            log.warning("no real recordings found (looked in %s)", ", ".join(map(str, dirs)) or realdata.DEFAULT_DIR)
+        else:
+            for f in files:
+                realdata.replay_file(f, config)
+            if args.before:
+                realdata.replay_before(files, args.before, args.sensitivity)
+            results["real"] = realdata.results(files)
+            print()
+            print(realdata.report(results["real"]))
+            lines.append("summary: " + realdata.summary_part(results["real"]))
+            if args.plots:
+                from benchmarks.realplots import draw_real
+
+                for p in draw_real(files, Path(args.plots)):
+                    log.info("drew %s", p)
+    if not lines:
+        print("summary: nothing was run", file=sys.stderr)
+        return 1
+    # the one summary line the benchmark runner shows joins both parts
+    print("; ".join([lines[0]] + [line.removeprefix("summary: ") for line in lines[1:]]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+def simulated(args, config: Config) -> dict:
+    """Build, replay and score the simulated corpus; print its report; its figures."""
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nightcramp-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
         corpus = build_corpus(args.corpus, out, quick=args.quick, nights_per_sleeper=args.nights)
         log.info("corpus of %d recordings written in %.0f s", len(corpus), time.perf_counter() - t0)
-        from dataclasses import replace
-
-        config = Config()
-        config = replace(config, detection=replace(config.detection, sensitivity=args.sensitivity))
         for night in corpus:
             run_night(night, config)
         gens = sorted({n.generator for n in corpus})
         results = {
-            "corpus": args.corpus,
-            "sensitivity_preset": args.sensitivity,
             "nights": len(corpus),
             "hours": sum(n.hours for n in corpus),
             "detector": {}, "baseline": {},
@@ -293,18 +338,15 @@ def main(argv: list[str] | None = None) -> int:
             if len(gens) > 1:
                 for g in gens:
                     results[which][g] = summarise([n for n in corpus if n.generator == g], which)
-        print(report(results))
-        print(summary(results))
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+        print(report({**results, "corpus": args.corpus}))
         if args.plots:
             from benchmarks.plots import draw
 
             draw(corpus, Path(args.plots))
+        return results
     finally:
         if not args.out:
             shutil.rmtree(out, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -28,8 +28,12 @@ def _features(t: np.ndarray, a: np.ndarray, lo: float, hi: float):
     mean = np.add.reduceat(a, starts, axis=0) / counts[:, None]
     dev = a - np.repeat(mean, counts, axis=0)
     rms = np.sqrt(np.add.reduceat(np.einsum("ij,ij->i", dev, dev), starts) / counts)
-    ref = mean[0] / np.linalg.norm(mean[0])
-    ang = np.degrees(np.arccos(np.clip(mean @ ref / np.linalg.norm(mean, axis=1), -1, 1)))
+    norm = np.linalg.norm(mean, axis=1)
+    good = norm > 1e-6  # a recorder that held zeros has no orientation for that window
+    ref = mean[np.argmax(good)] / max(norm[np.argmax(good)], 1e-6)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ang = np.degrees(np.arccos(np.clip(mean @ ref / norm, -1, 1)))
+    ang[~good] = np.nan
     return (w[starts] + 0.5) * 0.5, rms, ang
 
 
