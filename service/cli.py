@@ -48,6 +48,38 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_up_to(limit: float, unit: str):
+    """An argparse type: a positive number no larger than ``limit`` (beyond it the clocks and dates overflow)."""
+    def parse(text: str) -> float:
+        value = _positive_float(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit:g}{unit}: {text!r}")
+        return value
+    return parse
+
+
+def _int_between(lo: int, hi: int):
+    """An argparse type: an integer in ``[lo, hi]``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}: {text!r}")
+        if value > hi:
+            raise argparse.ArgumentTypeError(f"at most {hi}: {text!r}")
+        return value
+    return parse
+
+
+MAX_RUN_S = 366 * 86400.0  # --duration: a year of (simulated) time
+MAX_SPEED = 100_000.0  # --speed: a night in under a second
+MAX_DEMO_S = 86400.0  # demo --seconds: a day
+MAX_RECORD_S = 31 * 86400.0  # record --seconds: the longest recording the reader accepts (a month)
+MAX_HISTORY_DAYS = 36600  # history --days: a hundred years
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -77,16 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "own in <state_dir>/simulated (default: off; or set device.simulated = true)")
     p.add_argument("--seed", type=int, default=None, help="simulator seed, to replay a night (default: random)")
     p.add_argument("--cramps", type=_non_negative_int, default=None, help="cramps in the simulated night (default: 2)")
-    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+    p.add_argument("--speed", type=_positive_up_to(MAX_SPEED, "x"), default=1.0, metavar="X",
                    help="run simulated time X times faster than real time (default: 1.0)")
-    p.add_argument("--duration", type=_positive_float, default=None, metavar="S",
+    p.add_argument("--duration", type=_positive_up_to(MAX_RUN_S, " s"), default=None, metavar="S",
                    help="stop after S seconds of (simulated) time (default: run until stopped, or the simulated "
                         "night's end)")
 
     p = sub.add_parser("demo", parents=[common], help="a simulated night end to end in about a minute")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default: 7)")
     p.add_argument("--cramps", type=_non_negative_int, default=2, help="cramps in the night (default: 2)")
-    p.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S",
+    p.add_argument("--seconds", type=_positive_up_to(MAX_DEMO_S, " s"), default=60.0, metavar="S",
                    help="real seconds the simulated night plays in (default: 60.0); the morning log and chart "
                         "take about 10 s more, and each cramp alert plays its prompts in real time")
 
@@ -107,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("record", parents=[common], help="record the sensor into the recording format")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="recording to write (.csv, or .csv.gz compressed); required")
-    p.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S",
+    p.add_argument("--seconds", type=_positive_up_to(MAX_RECORD_S, " s"), default=60.0, metavar="S",
                    help="how long to record, in seconds (default: 60.0)")
     p.add_argument("--simulate", action="store_true", help="record from emulated hardware (default: off)")
 
@@ -117,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text for a terminal, json for scripts, markdown for notes (default: text)")
 
     p = sub.add_parser("history", parents=[common], help="trend over past nights")
-    p.add_argument("--days", type=_non_negative_int, default=30, metavar="N",
+    p.add_argument("--days", type=_int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
                    help="how many nights back to look, ending with last night (default: 30)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: a table and a chart (PNG in the state directory); json: the numbers only, "

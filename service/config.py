@@ -8,6 +8,7 @@ raises :class:`~firmware.errors.ConfigError`; nothing is half-applied.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tomllib
@@ -206,9 +207,10 @@ class Config:
         """The broker password, read from ``password_file`` when given (never logged)."""
         if self.mqtt.password_file:
             try:
-                return Path(self.mqtt.password_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"mqtt.password_file: cannot read {self.mqtt.password_file}: {exc.strerror}") from None
+                return read_small_text(Path(self.mqtt.password_file), MAX_PASSWORD_BYTES).strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"mqtt.password_file: cannot read {self.mqtt.password_file}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         return self.mqtt.password
 
 
@@ -457,13 +459,26 @@ def resolve_path(path: str | os.PathLike | None) -> Path | None:
     return DEFAULT_CONFIG_PATH
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a configuration file is a few kB; more is not one (``--config /dev/zero``)
+MAX_PASSWORD_BYTES = 1 << 16
+
+
+def read_small_text(path: Path, limit: int) -> str:
+    """A UTF-8 file of at most ``limit`` bytes (OSError EFBIG beyond: it is not the file asked for)."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes: not a {path.suffix or 'text'} file of ours")
+    return data.decode("utf-8")
+
+
 def load(path: str | os.PathLike | None = None) -> Config:
     """Read and validate the configuration; no file at all gives the defaults."""
     resolved = resolve_path(path)
     if resolved is None:
         return Config()
     try:
-        text = resolved.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is dropped
+        text = read_small_text(resolved, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{resolved}: no such file") from None
     except PermissionError:

@@ -13,7 +13,7 @@ retention, store flushes, the retained state.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Callable
 
@@ -33,6 +33,11 @@ from service.pipeline.nightwindow import NightWindow
 from service.pipeline.timebase import TimeBase
 
 log = logging.getLogger(__name__)
+
+
+def _with_source(events: list[ev.Event], source: str) -> list[ev.Event]:
+    """The events of a user's answer, each saying where it came from (``mqtt`` or ``button``)."""
+    return [replace(e, fields={**e.fields, "source": source}) for e in events]
 
 CLOCK_CHECK_S = 5.0
 """Monotonic seconds between the periodic looks for a wall-clock step.  Every stamp (event, minute,
@@ -158,13 +163,17 @@ class Core:
         log.info("command: %s (from %s)", name, cmd.source)
         self.stats.commands += 1
         if name == cmds.ACKNOWLEDGE:
+            if cmd.episode_id and not any(leg.episode_id == cmd.episode_id for leg in self.legs.values()):
+                log.warning("command: acknowledge for episode %s ignored: no such episode in progress",
+                            cmd.episode_id)
+                return
             for leg in self._legs_for(cmd.episode_id):
-                self._emit(leg.policy.acknowledge(now))
+                self._emit(_with_source(leg.policy.acknowledge(now), cmd.source))
             self.indicators.answered()
         elif name == cmds.FALSE_ALARM:
             targets = self._legs_for(cmd.episode_id)
             for leg in targets[:1]:
-                self._emit(leg.policy.false_alarm(now, cmd.episode_id))
+                self._emit(_with_source(leg.policy.false_alarm(now, cmd.episode_id), cmd.source))
         elif name == cmds.SNOOZE:
             for leg in self.legs.values():
                 self._emit(leg.policy.snooze(now, float(cmd.minutes or 0)))
@@ -271,6 +280,15 @@ class Core:
         log.info("morning log for the night of %s:\n%s", night, mlog.to_text())
         if self.publisher is not None:
             self.publisher.send(f"log-{night.isoformat()}", msgs.morning_log(self.topics, night.isoformat(), data))
+            self._publish_chart(night)
+
+    def _publish_chart(self, night: date) -> None:
+        """Last night's PNG, retained on ``<base>/chart`` after its morning log (Home Assistant's image entity)."""
+        from service.night.outputs import read_chart
+
+        png = read_chart(self.config.state_dir, night, msgs.CHART_MAX_BYTES)
+        if png is not None:
+            self.publisher.send(f"chart-{night.isoformat()}", [msgs.chart_image(self.topics, png)])
 
     def _alerting(self) -> bool:
         return any(leg.alerting for leg in self.legs.values())
@@ -324,8 +342,14 @@ class Core:
         e = stamped.event
         if e.type == ev.CRAMP_START:
             self._last_episode_leg = e.leg
-            log.warning("CRAMP on %s leg: alert raised (episode %s, onset %.0f s before)", e.leg, e.episode_id,
-                        e.t - float(e.fields.get("onset", e.t)))
+            before = e.t - float(e.fields.get("onset", e.t))
+            if e.fields.get("alert", True):
+                log.warning("CRAMP on %s leg: alert raised (episode %s, onset %.0f s before)", e.leg, e.episode_id,
+                            before)
+            else:
+                log.info("cramp on %s leg while %s: recorded, no alert (episode %s, onset %.0f s before)", e.leg,
+                         "snoozed" if e.fields.get("snoozed") else "disarmed",
+                         e.episode_id, before)
             if self.legs[e.leg].alerting:
                 self.indicators.cramp_alert(stamped.event_id, e.t)
         elif e.type in (ev.WARM_COMPRESS, ev.STRETCH_PROMPT, ev.CRAMP_END, ev.TEST_ALERT, ev.ACKNOWLEDGED,

@@ -528,7 +528,7 @@ def _configured_simulated(config_path) -> bool:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """``nightcramp doctor [--simulate] [--config F]``: 0 when nothing FAILs, 1 otherwise."""
+    """``nightcramp doctor [--simulate] [--config F]``: 0 when nothing FAILs, 2 when the configuration does, else 1."""
     who = service_identity()
     if not args.verbose:
         # The drivers (and the simulated world) log each chip they set up; the report below says it better.
@@ -544,4 +544,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     fails = sum(r.status == FAIL for r in report.results)
     warns = sum(r.status == WARN for r in report.results)
     out.write(f"{fails} failed, {warns} warning{'s' if warns != 1 else ''}\n")
+    if any(r.status == FAIL and r.name == "config" for r in report.results):
+        return 2  # a configuration error is bad usage, whatever else failed
     return 1 if fails else 0

@@ -23,8 +23,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
         print("forget: no MQTT broker configured (mqtt.host is empty): nothing was announced, nothing to remove",
               file=sys.stderr)
         return 2
+    from service.mqtt.connection import make_client
     from service.mqtt.oneshot import forget_device
 
+    make_client(config, config.client_id)  # the credentials and TLS files, checked before connecting (ConfigError: exit 2)
     ok, message = forget_device(config, timeout=WAIT_S, force=getattr(args, "force", False))
     print(f"forget: {message}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

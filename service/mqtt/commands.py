@@ -5,7 +5,7 @@ Two ways to send a command, both documented in docs/mqtt.md:
 * ``<base>/cmd/<name>`` with the options as payload.  What Home Assistant's
   entities send works as is: a button's ``PRESS`` (or an empty payload), the
   armed switch's ``ON``/``OFF`` on ``<base>/cmd/armed``, the snooze button's
-  minutes (``30``).  A JSON object gives options: ``{"minutes": 45}``,
+  minutes (``30``), the snooze number's minutes (``45``; ``0`` cancels the snooze).  A JSON object gives options: ``{"minutes": 45}``,
   ``{"episode_id": "..."}``, ``{"request_id": "..."}``.
 * ``<base>/cmd`` with a JSON object ``{"command": "<name>", ...options}``.
 
@@ -36,7 +36,7 @@ COMMANDS = (ACKNOWLEDGE, FALSE_ALARM, SNOOZE, ARM, DISARM, TEST_ALERT)
 ARMED = "armed"  # the Home Assistant switch's topic: ON -> arm, OFF -> disarm
 
 MAX_PAYLOAD_BYTES = 1024
-SNOOZE_MIN_MINUTES = 1
+SNOOZE_MIN_MINUTES = 0  # 0 cancels a snooze (the Home Assistant number set back to 0)
 SNOOZE_MAX_MINUTES = 720  # 12 hours: longer than any night
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _PRESS_WORDS = ("", "press", "on", "1", "true")
@@ -57,7 +57,7 @@ class Command:
     """A validated command.
 
     ``episode_id`` (acknowledge, false_alarm): the episode meant, None for the
-    current or most recent one.  ``minutes`` (snooze): 1-720.  ``request_id``:
+    current or most recent one.  ``minutes`` (snooze): 0-720, 0 cancels.  ``request_id``:
     an opaque id the sender may give to find its answer (``test_alert`` echoes
     it in the ``test_alert`` event).  ``source``: ``mqtt`` or ``button``.
     """
@@ -175,7 +175,7 @@ def _minutes(value: Any) -> int:
         except ValueError:
             value = None
         if value is None:
-            raise CommandError("snooze takes a number of minutes (1-720) or PRESS")
+            raise CommandError(f"snooze takes a number of minutes ({SNOOZE_MIN_MINUTES}-{SNOOZE_MAX_MINUTES}) or PRESS")
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise CommandError(f"snooze minutes must be a number, got {_show(value)}")
     if value != int(value):

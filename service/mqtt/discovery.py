@@ -12,7 +12,11 @@ from typing import Any, Sequence
 
 from firmware import __version__
 from service import events as ev
+from service.mqtt.commands import SNOOZE_MAX_MINUTES, SNOOZE_MIN_MINUTES
 from service.mqtt.messages import OFF, OFFLINE, ON, ONLINE, SNOOZE_BUTTON_MINUTES, Message, Topics, json_payload
+
+#: The oldest Home Assistant release these configs are written and tested for (support/ha_rules.py).
+OLDEST_HA = "2024.3"
 
 #: Device triggers offered to Home Assistant's automation editor.
 TRIGGER_TYPES = (ev.CRAMP_START, ev.WARM_COMPRESS, ev.STRETCH_PROMPT)
@@ -51,8 +55,17 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
     Entities: cramp in progress (binary_sensor, one per leg too when two are
     worn), events (event entity), room temperature, last night's cramp count,
     snoozed-until (sensors), armed (switch), acknowledge, false alarm, snooze and
-    test alert (buttons), sensor problem per leg (binary_sensor), and device
+    test alert (buttons), snooze for a chosen number of minutes (number), last
+    night's chart (image), sensor problem per leg (binary_sensor), and device
     triggers (cramp start, warm compress, stretch prompt) per leg.
+
+    Every template gives a value Home Assistant accepts from :data:`OLDEST_HA`
+    on, on every state message: before 2024.10 a ``timestamp`` sensor logs
+    "Invalid state message" for anything that is not a date (``None``
+    included), and a sensor that is not numeric shows ``None`` as text.  So
+    the cramp count is numeric (``None`` is "unknown" there on every version),
+    and "Snoozed until" is unavailable while nothing is snoozed (its template
+    then gives the state's own time, never ``None``).
     """
     device = _device_block(topics, device_name, sw_version)
     avail = [{"topic": topics.status, "payload_available": ONLINE, "payload_not_available": OFFLINE}]
@@ -61,7 +74,7 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
 
     def entity(component: str, object_id: str, name: str, **options: Any) -> None:
         cfg = {"name": name, "unique_id": topics.unique_id(object_id), "device": device, "origin": origin,
-               "availability": avail, **options}
+               "availability": avail, **options}  # an entity may give its own availability list
         out.append(Message(topics.discovery(component, object_id), json_payload(cfg), qos=1, retain=True))
 
     entity("binary_sensor", "cramp", "Cramp", state_topic=topics.cramp, payload_on=ON, payload_off=OFF,
@@ -76,9 +89,18 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
            value_template="{{ value_json.temperature_c }}", device_class="temperature",
            unit_of_measurement="°C", state_class="measurement", suggested_display_precision=1)
     entity("sensor", "last_night_cramps", "Last night's cramps", state_topic=topics.state,
-           value_template="{{ value_json.last_night_cramps }}", icon="mdi:counter")
+           value_template="{{ value_json.last_night_cramps }}", state_class="measurement", icon="mdi:counter")
+    snoozing = {"topic": topics.state, "value_template": "{{ 'online' if value_json.snoozed_until else 'offline' }}",
+                "payload_available": ONLINE, "payload_not_available": OFFLINE}
     entity("sensor", "snoozed_until", "Snoozed until", state_topic=topics.state, device_class="timestamp",
-           value_template="{{ value_json.snoozed_until or None }}", icon="mdi:alarm-snooze")
+           value_template="{{ value_json.snoozed_until or value_json.time }}", icon="mdi:alarm-snooze",
+           availability=[*avail, snoozing], availability_mode="all")
+    entity("number", "snooze_minutes", "Snooze for", state_topic=topics.state,
+           command_topic=topics.command_named("snooze"), value_template="{{ value_json.snooze_minutes_left }}",
+           min=SNOOZE_MIN_MINUTES, max=SNOOZE_MAX_MINUTES, step=1, mode="box", unit_of_measurement="min",
+           icon="mdi:alarm-snooze")
+    entity("image", "last_night_chart", "Last night's chart", image_topic=topics.chart, content_type="image/png",
+           icon="mdi:chart-line")
     entity("switch", "armed", "Armed", state_topic=topics.state, command_topic=topics.command_named("armed"),
            value_template="{{ 'ON' if value_json.armed else 'OFF' }}", payload_on=ON, payload_off=OFF,
            state_on=ON, state_off=OFF, icon="mdi:shield-check")

@@ -18,6 +18,7 @@ Topic tree under the base topic (default ``nightcramp/<device_id>``)::
     episode             JSON start/update/end       QoS 1 via the outbox (Frigate-like)
     log/latest          JSON morning log            retained, via the outbox
     log/<YYYY-MM-DD>    JSON morning log            retained, via the outbox
+    chart               PNG of last night's chart   retained, via the outbox (HA image entity)
     error               JSON command errors         QoS 1
     dropped             JSON outbox overflow notice QoS 1
     cmd, cmd/<name>     commands (subscribed)
@@ -40,6 +41,12 @@ OFF = "OFF"
 
 #: Default snooze of the Home Assistant "Snooze" button, in minutes.
 SNOOZE_BUTTON_MINUTES = 30
+
+#: The largest morning chart published on ``<base>/chart``, in bytes.  The chart is about 60 KB
+#: (1000 x 500 px); a PNG far beyond that is not one we drew, and brokers and Home Assistant's
+#: recorder are happier with messages well under a megabyte.
+CHART_MAX_BYTES = 512 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Outbox drop priority: when the outbox is full, the oldest row of the lowest priority goes first.
 PRIORITY_DROPPABLE = 0  # cramp updates: the next update or the end supersedes them
@@ -119,6 +126,11 @@ class Topics:
         return self._t("log", night_date)
 
     @property
+    def chart(self) -> str:
+        """Last night's chart, PNG bytes (Home Assistant's ``image`` entity reads it)."""
+        return self._t("chart")
+
+    @property
     def error(self) -> str:
         return self._t("error")
 
@@ -191,7 +203,8 @@ class ServiceState:
 
     ``sensors`` maps each leg to ``"ok"`` or ``"fault"``; ``episodes`` maps each
     leg to the id of its episode in progress (or None).  ``snoozed_until`` is
-    ISO 8601 with offset, or None.  ``time`` is when this state was taken.
+    ISO 8601 with offset, or None.  ``time`` is when this state was taken
+    (ISO 8601); the published ``snooze_minutes_left`` is derived from the two.
     """
 
     armed: bool = True
@@ -216,12 +229,27 @@ def state(topics: Topics, st: ServiceState) -> Message:
         "episodes": {leg: eid for leg, eid in st.episodes.items()},
         "room_temp_c": st.room_temp_c,
         "snoozed_until": st.snoozed_until,
+        "snooze_minutes_left": snooze_minutes_left(st.snoozed_until, st.time),
         "last_night_cramps": st.last_night_cramps,
         "time": st.time,
     }
     if st.simulated:
         payload["simulated"] = True
     return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)
+
+
+def snooze_minutes_left(snoozed_until: str | None, now: str | None) -> int:
+    """Whole minutes of snooze left at ``now`` (rounded up: 30 s left is 1), 0 when not snoozed.
+
+    Home Assistant's snooze ``number`` shows it; both times are ISO 8601 with offset.
+    """
+    if not snoozed_until or not now:
+        return 0
+    try:
+        left_s = (datetime.fromisoformat(snoozed_until) - datetime.fromisoformat(now)).total_seconds()
+    except (ValueError, TypeError):
+        return 0
+    return max(0, math.ceil(left_s / 60.0 - 1e-9))
 
 
 def temperature(topics: Topics, temp_c: float, time: str, humidity_pct: float | None = None,
@@ -289,6 +317,15 @@ def morning_log(topics: Topics, night_date: str, log: Mapping[str, Any]) -> list
     payload = json_payload(tidy(dict(log)))
     return [Message(topics.log_latest, payload, qos=1, retain=True),
             Message(topics.log_night(night_date), payload, qos=1, retain=True)]
+
+
+def chart_image(topics: Topics, png: bytes) -> Message:
+    """Last night's chart, retained PNG bytes on ``<base>/chart``; ValueError if not a PNG or too large."""
+    if not png.startswith(PNG_SIGNATURE):
+        raise ValueError("the morning chart is not a PNG")
+    if len(png) > CHART_MAX_BYTES:
+        raise ValueError(f"the morning chart is {len(png)} bytes (at most {CHART_MAX_BYTES} are published)")
+    return Message(topics.chart, bytes(png), qos=1, retain=True)
 
 
 def payload_excerpt(payload: bytes, limit: int = 64) -> str:

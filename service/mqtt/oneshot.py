@@ -184,7 +184,7 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
 
 def _retained_topics(topics: Topics, legs: Sequence[str]) -> list[str]:
     """Every retained topic the service sets for these legs (besides discovery and the dated logs)."""
-    return [topics.status, topics.state, topics.temperature, topics.log_latest,
+    return [topics.status, topics.state, topics.temperature, topics.log_latest, topics.chart,
             *(m.topic for m in msgs.cramp_binary(topics, legs, ()))]
 
 
@@ -204,7 +204,7 @@ def forget_device(config, timeout: float = 5.0, force: bool = False, settle_s: f
     An empty retained payload deletes a retained message, and on a discovery
     topic it makes Home Assistant delete the entity.  Cleared: the discovery
     configs of the configured legs, the retained state topics (status, state,
-    temperature, cramp, log/latest) and whatever the broker still holds for
+    temperature, cramp, log/latest, chart) and whatever the broker still holds for
     this device under ``<base>/cramp/+``, ``<base>/log/+`` and its discovery
     node (legs renamed since, one morning log per night).  The broker sends its
     retained messages right after the SUBACK; ``settle_s`` seconds without one

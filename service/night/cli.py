@@ -1,12 +1,15 @@
 """``nightcramp log`` and ``nightcramp history``: the night record read back, from the command line.
 
-Both open the record read-only (the running service keeps writing) and exit
-1 when there is nothing to show, 2 on a bad argument.
+Both open the record read-only (the running service keeps writing): they
+need read access to the state directory and nothing more, and never create
+a file beside the record (not even SQLite's ``-shm``), so they work for
+another user and on a read-only filesystem (the history's chart then goes
+to the temporary directory).  They exit 1 when there is nothing to show or the
+record cannot be read, 2 on a bad argument.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
@@ -15,9 +18,18 @@ from typing import Any
 
 from firmware.errors import StoreError
 from service.night.history import build_history, history_dict, history_text, write_history_chart
-from service.night.outputs import build_morning_log
+from service.night.outputs import PREVIOUS_NIGHTS, build_morning_log
 from service.night.store import DB_NAME, NightStore
 from service.pipeline.nightwindow import NightWindow
+
+
+# A night's window ends the next day and its log looks back PREVIOUS_NIGHTS nights: dates at the very
+# ends of Python's calendar would overflow.
+FIRST_NIGHT = date.min + timedelta(days=PREVIOUS_NIGHTS + 1)
+LAST_NIGHT = date.max - timedelta(days=1)
+MAX_DAYS = 36600  # history --days: a hundred years (the command line refuses more, too)
+_ACCESS_HINT = ("permission denied: run with sudo or join the nightcramp group "
+                "(sudo adduser $USER nightcramp, then log in again)")
 
 
 def _open_store(args) -> tuple[Any, NightStore]:
@@ -26,16 +38,13 @@ def _open_store(args) -> tuple[Any, NightStore]:
     config = cfg.load(args.config)
     path = config.state_dir / DB_NAME
     try:
-        path.stat()
-    except PermissionError:
-        raise PermissionError(errno.EACCES, "permission denied", str(path)) from None
-    except OSError:
-        pass
-    else:
-        if not os.access(path, os.R_OK):
-            raise PermissionError(errno.EACCES, "permission denied", str(path))
-    if not path.exists():
+        exists = path.exists()
+    except OSError as exc:  # a state directory this user may not even look into
+        raise StoreError(f"cannot look into {config.state_dir}: {exc.strerror}; {_ACCESS_HINT}") from None
+    if not exists:
         raise StoreError(f"no night record at {path} yet: the service has not run (or storage.state_dir differs)")
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"no read access to {path}; {_ACCESS_HINT}")
     return config, NightStore(path, NightWindow.from_config(config.night), readonly=True)
 
 
@@ -56,6 +65,10 @@ def cmd_log(args) -> int:
             night = date.fromisoformat(args.date)
         except ValueError:
             print(f"error: --date: not a date in the form YYYY-MM-DD: {args.date!r}", file=sys.stderr)
+            return 2
+        if not FIRST_NIGHT <= night <= LAST_NIGHT:
+            print(f"error: --date: {night.isoformat()} is outside the calendar this log can show "
+                  f"({FIRST_NIGHT.isoformat()} to {LAST_NIGHT.isoformat()})", file=sys.stderr)
             return 2
     config, store = _open_store(args)
     try:
@@ -82,8 +95,8 @@ def cmd_log(args) -> int:
 
 def cmd_history(args) -> int:
     """``nightcramp history [--days N] [--format text|json]``: trend table and chart."""
-    if args.days < 1:
-        print("error: --days must be at least 1", file=sys.stderr)
+    if not 1 <= args.days <= MAX_DAYS:
+        print(f"error: --days must be between 1 and {MAX_DAYS}", file=sys.stderr)
         return 2
     config, store = _open_store(args)
     try:

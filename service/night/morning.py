@@ -26,6 +26,14 @@ from service.night.formatting import duration, hm, iso, plural, round_or_none, w
 from service.night.models import Episode, NightRecord, Span, summarize_detail
 
 NEAREST_TEMP_S = 600.0  # a reading this close to an episode stands for the room at that time
+EDGE_SLACK_S = 120.0
+"""Seconds at the start or end of the window without a record that are not called unrecorded.
+
+A minute row is written when its minute is over and names the minute's
+start, and the summariser's minutes are not aligned to the window: a service
+that ran all night leaves up to about a minute without a row at either edge.
+"""
+UNRECORDED_EDGE = "nothing recorded (service not running: stopped, crashed or lost power)"
 
 
 # ---------------------------------------------------------------- the log
@@ -240,6 +248,7 @@ def morning_log(record: NightRecord, previous: list[NightRecord], tz: tzinfo, co
     cramps = [ep for ep in record.episodes if not ep.false_alarm]
     false_alarms = [ep for ep in record.episodes if ep.false_alarm]
     spans = _clip_spans(record, now)
+    spans = sorted(spans + _edge_spans(record, spans, now, config.storage.flush_interval_s), key=lambda sp: sp.start)
     detail = summarize_detail(record)
     hours = _hours(record, tz)
     ep_temps = {ep.id: _temp_at(ep, record.temperatures) for ep in record.episodes}
@@ -294,6 +303,48 @@ def _clip_spans(record: NightRecord, now: datetime) -> list[Span]:
         if end > start:
             out.append(Span(s.kind, s.leg, start, end, s.reason + ("" if s.end is not None else " (not recovered)")))
     return out
+
+
+def _edge_spans(record: NightRecord, spans: list[Span], now: datetime, flush_interval_s: float) -> list[Span]:
+    """The start and end of the window where nothing was recorded and no other span says why.
+
+    Between two runs the store knows the service was not running; before
+    the first run of a night and after the last one (stopped or killed with
+    no restart) it has no pair of sessions to show it, so the time from the
+    window start to the first record and from the last record to the window
+    end (or to ``now`` on a night in progress) is added here.  While the
+    night is in progress, or just after it, the service may still hold up to
+    ``flush_interval_s`` of rows in memory, so that much more is not counted.
+    Nothing is added when the per-minute detail is gone (retention): then
+    the record cannot tell.
+    """
+    if not (record.minutes or record.temperatures):
+        return []
+    first = min([m.start for m in record.minutes] + [t for t, _ in record.temperatures])
+    last = record.covered_until or record.end
+    until = min(now, record.end)
+    tail_slack = EDGE_SLACK_S + (flush_interval_s if now < record.end + timedelta(seconds=EDGE_SLACK_S + flush_interval_s)
+                                 else 0.0)
+    out = []
+    for lo, hi, slack in ((record.start, first, EDGE_SLACK_S), (last, until, tail_slack)):
+        if (hi - lo).total_seconds() > slack:
+            out += [Span("service", None, a, b, UNRECORDED_EDGE) for a, b in _uncovered(lo, hi, spans)]
+    return out
+
+
+def _uncovered(lo: datetime, hi: datetime, spans: Iterable[Span]) -> list[tuple[datetime, datetime]]:
+    """The parts of ``[lo, hi)`` that no span covers."""
+    out, cursor = [], lo
+    for s in sorted(spans, key=lambda x: x.start):
+        end = s.end or hi
+        if end <= cursor or s.start >= hi:
+            continue
+        if s.start > cursor:
+            out.append((cursor, s.start))
+        cursor = max(cursor, end)
+    if cursor < hi:
+        out.append((cursor, hi))
+    return [(a, b) for a, b in out if (b - a).total_seconds() >= 1.0]
 
 
 def _union_s(spans: Iterable[Span], lo: datetime, hi: datetime) -> float:

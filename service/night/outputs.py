@@ -4,6 +4,7 @@ At the end of each night window the daemon calls :func:`finish_night`: it
 builds the log (:func:`build_morning_log`), keeps the night's summary row in
 the store and writes ``<state>/logs/<night>.md`` with its PNG chart beside it.
 The Markdown is replaced atomically, so a reader never sees half a file.
+:func:`read_chart` hands the PNG back for publishing (Home Assistant's image entity).
 """
 
 from __future__ import annotations
@@ -52,6 +53,28 @@ def write_outputs(mlog: MorningLog, state_dir: str | os.PathLike, isolate_chart:
         chart.render_night(mlog, png)
     _atomic_write(md, mlog.to_markdown(chart_name=png.name))
     return md, png
+
+
+def read_chart(state_dir: str | os.PathLike, night_date: date, max_bytes: int) -> bytes | None:
+    """The night's PNG as written by :func:`write_outputs`, or None (logged) when missing, not a PNG or too big.
+
+    Read at most ``max_bytes`` + 1 bytes: a chart is about 60 KB, and a file
+    far larger than that is not one to put on the broker.
+    """
+    png = Path(state_dir) / LOGS_DIR / f"{night_date.isoformat()}.png"
+    try:
+        with open(png, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        log.warning("morning chart %s not published: %s", png, exc.strerror or exc)
+        return None
+    if len(data) > max_bytes:
+        log.warning("morning chart %s not published: larger than %d bytes", png, max_bytes)
+        return None
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        log.warning("morning chart %s not published: not a PNG file", png)
+        return None
+    return data
 
 
 def _render_in_child(mlog: MorningLog, png: Path, timeout_s: float = 300.0) -> None:

@@ -167,6 +167,40 @@ class _Pending:
         return len(self.minutes) + len(self.temperatures) + len(self.gaps) + len(self.delivered)
 
 
+def connect_readonly(path: str | os.PathLike) -> sqlite3.Connection:
+    """Open the record for reading only: never writes, never creates a file (not even ``-shm``).
+
+    ``mode=ro`` reads the service's latest commits from the WAL; it needs the
+    ``-shm`` file, which SQLite cannot create in a directory the reader may not
+    write (another user, a read-only filesystem).  When that fails and there is
+    no WAL content to miss (the service stopped cleanly and checkpointed), the
+    file is opened ``immutable=1``, which reads the main file alone.  With WAL
+    content and no way to read it, StoreError says what access is missing.
+    """
+    path = Path(path).resolve()
+    uri = path.as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, isolation_level=None, timeout=10.0)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError as exc:
+        first = exc
+    try:
+        wal = path.with_name(path.name + "-wal").stat().st_size
+    except FileNotFoundError:
+        wal = 0
+    except OSError as exc:
+        raise StoreError(f"cannot read the night record {path}: {exc.strerror}") from None
+    if wal:
+        raise StoreError(f"cannot read the night record {path}: {first}; the service's latest writes are in "
+                         f"{path.name}-wal, which needs read access to it and to {path.name}-shm (run as the "
+                         "service user, or add yourself to its group)")
+    db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    log.debug("night record %s opened immutable (%s)", path, first)
+    return db
+
+
 class NightStore:
     """The night record in ``path``: a file with a suffix, or a directory (made if missing) that gets :data:`DB_NAME`.
 
@@ -191,13 +225,7 @@ class NightStore:
         self._lock = threading.RLock()
         try:
             if readonly:
-                # A reader that may not create the WAL index (a member of the nightcramp group, the state
-                # directory being 0750) while no -wal file exists (the service is not writing): read it as
-                # immutable, since nobody changes it then.
-                quiet = not Path(f"{path}-wal").exists() and not os.access(path.parent, os.W_OK)
-                self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if quiet else ""),
-                                           uri=True, check_same_thread=False,
-                                           isolation_level=None, timeout=10.0)
+                self._db = connect_readonly(path)
                 self._check_version()
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)

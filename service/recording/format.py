@@ -64,6 +64,7 @@ class Recording:
     start_wall: datetime | None = None
     comments: list[str] = field(default_factory=list)
     has_temp_column: bool = True
+    truncated: str | None = None  # a gzip cut off early: where the intact part ends (None: the file is whole)
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -159,6 +160,8 @@ class RecordingWriter:
             return
         if not (np.all(np.isfinite(t)) and np.all(np.isfinite(accel_g))):
             raise ValueError("t and accel_g must be finite")
+        if np.abs(accel_g).max() > MAX_ABS_G or np.abs(t).max() > MAX_T_S:
+            raise ValueError(f"accel_g beyond +-{MAX_ABS_G:g} g or t beyond {MAX_T_S:g} s: the reader would refuse it")
         # Compare what will be read back: 4 decimals.
         tr = np.round(t, 4)
         if tr[0] <= self._last_t or (n > 1 and np.any(np.diff(tr) <= 0)):
@@ -199,6 +202,17 @@ _POW10 = 10.0 ** np.arange(23)
 _MAX_DIGITS = 15  # a mantissa of 15 digits is exact in float64 (< 2**53)
 _PIECE_BYTES = 1 << 18  # vectorised pass works on ~256 kB at a time (temporaries stay in cache)
 _EMPTY_LINE = re.compile(rb"\n[ \t]*\n")
+MAX_ABS_G = 64.0
+"""Largest acceleration accepted (g): no accelerometer chip measures beyond +-64 g (the common ones stop at 16)."""
+MAX_T_S = 31 * 86400.0
+"""Largest ``t`` accepted (s): a month, more than any recording; beyond it replay would walk night windows for ever."""
+ROOM_TEMP_RANGE_C = (-60.0, 100.0)
+"""Room temperatures accepted (C): wider than any thermometer's range (the BME280 measures -40 to 85)."""
+MAX_LINE_BYTES = 4096
+MAX_LABELS_BYTES = 64 << 20  # a night's labels (with the simulator's timeline) are a few hundred kB at most
+"""No valid line comes near this (a data row is under 60 bytes, a comment a few hundred): longer is not a recording."""
+READ_BYTES = 1 << 16  # one read from the file or the gzip stream
+PIECE_READ_BYTES = 1 << 22  # lines parsed together by read_recording (the vectorised pass likes big runs)
 
 
 def _fast_table(buf, ncols: int) -> np.ndarray | None:
@@ -374,6 +388,7 @@ class _Parser:
         table = self._fast_run(data, pos, stop)
         if table is None:
             table = self._slow_run(data[pos:stop], first_line)
+        self._check_ranges(table, first_line)
         t = table[:, 0]
         if t.shape[0]:
             if t[0] <= self.last_t:
@@ -384,6 +399,18 @@ class _Parser:
                 raise self.error(first_line + i, f"t={t[i]:g} does not increase (previous t={t[i - 1]:g})")
             self.last_t = float(t[-1])
         return table
+
+    def _check_ranges(self, table: np.ndarray, first_line: int) -> None:
+        """Refuse values no sensor or night produces; they would only overflow the detector's arithmetic."""
+        for cols, lo, hi, what in ((slice(1, 4), -MAX_ABS_G, MAX_ABS_G, "g: beyond any accelerometer's range"),
+                                   (slice(0, 1), -MAX_T_S, MAX_T_S, "s: longer than any recording"),
+                                   (slice(4, 5), *ROOM_TEMP_RANGE_C, "°C: not a room temperature")):
+            part = table[:, cols]
+            bad = ~((part >= lo) & (part <= hi)) & ~np.isnan(part)
+            if bad.any():
+                row, col = map(int, np.argwhere(bad)[0])
+                name = HEADER_TEMP[cols.start + col]
+                raise self.error(first_line + row, f"{name}={part[row, col]:g} {what} ({lo:g} to {hi:g})")
 
     def _fast_run(self, data: bytes, pos: int, stop: int) -> np.ndarray | None:
         pieces = []
@@ -443,12 +470,12 @@ def _open_binary(path: Path):
 _DECOMPRESS_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
-def _make_recording(parser: _Parser, t, accel, temp) -> Recording:
+def _make_recording(parser: _Parser, t, accel, temp, truncated: str | None = None) -> Recording:
     has = np.isfinite(temp)
     return Recording(
         t=t, accel=accel, temp_t=t[has], temp_c=temp[has],
         start_wall=parser.start_wall, comments=list(parser.comments),
-        has_temp_column=parser.ncols == 5,
+        has_temp_column=parser.ncols == 5, truncated=truncated,
     )
 
 
@@ -456,23 +483,137 @@ def _no_header(parser: _Parser) -> RecordingError:
     return parser.error(None, "no header line 't,ax,ay,az[,temp_c]' (empty file?)")
 
 
+class _Lines:
+    """Whole lines of a recording in pieces of about ``piece_bytes``, in bounded memory.
+
+    Yields ``(data, first_line_no)`` with ``data`` ending in a newline (or
+    the file's last line).  A line longer than :data:`MAX_LINE_BYTES` is a
+    RecordingError at once, so ``/dev/zero`` or a file of zeros costs one
+    piece of memory, not the file.  A gzip stream that ends early (a
+    recording cut off by a crash) ends the lines at its last complete one, and
+    so does a plain file whose last line has no line end and does not read:
+    :attr:`truncated` then says where, for a warning; damaged data (not
+    gzip, a bad block) is an error.
+    """
+
+    def __init__(self, path: Path, parser: _Parser, piece_bytes: int):
+        self.path, self.parser, self.piece_bytes = path, parser, max(piece_bytes, 1)
+        self.truncated: str | None = None
+        self.in_tail = False
+        self.line_no = 1
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        parser = self.parser
+        try:
+            fh = _open_binary(self.path)
+        except OSError as exc:
+            raise parser.error(None, f"cannot read: {exc.strerror or exc}") from None
+        carry = b""
+        first = True
+        with fh:
+            while True:
+                parts, size, ended, newline = [carry], len(carry), False, False
+                while size < self.piece_bytes:
+                    try:
+                        got = fh.read1(READ_BYTES)
+                    except EOFError as exc:
+                        self.truncated = f"the gzip stream ends early (the recording was cut off: {exc})"
+                        ended = True
+                        break
+                    except _DECOMPRESS_ERRORS as exc:
+                        raise parser.error(self.line_no, f"damaged gzip data ({exc})") from None
+                    except OSError as exc:
+                        raise parser.error(self.line_no, f"cannot read: {exc.strerror or exc}") from None
+                    if not got:
+                        ended = True
+                        break
+                    parts.append(got)
+                    size += len(got)
+                    newline = newline or b"\n" in got
+                    if not newline and size > MAX_LINE_BYTES:
+                        break  # bytes without a line end: refused below, not read on
+                data = b"".join(parts)
+                if first and data.startswith(b"\xef\xbb\xbf"):
+                    data = data[3:]
+                first = False
+                cut = data.rfind(b"\n") + 1
+                data, carry = data[:cut], data[cut:]
+                self._check_lengths(data, carry)
+                if data:
+                    yield data, self.line_no
+                    self.line_no += data.count(b"\n")
+                if ended:
+                    if carry and self.truncated is None:  # a last line without a line end: see parse()
+                        self.in_tail = True
+                        yield carry, self.line_no
+                    return  # in a cut gzip stream the incomplete last line is where it was cut: dropped
+
+    def parse(self, data: bytes, line_no: int):
+        """:meth:`_Parser.parse_block`, except that a last line without a line end that does not read is dropped.
+
+        The writer ends every line, so such a line is where a plain recording
+        was cut off (the disk filled up, the copy stopped): a truncation, like
+        a gzip stream that ends early, not a malformed file.
+        """
+        try:
+            return self.parser.parse_block(data, line_no)
+        except RecordingError as exc:
+            if not self.in_tail:
+                raise
+            self.truncated = f"its last line has no line end and does not read, the recording was cut off ({exc})"
+            e = np.empty(0)
+            return e, np.empty((0, 3)), e
+
+    def _check_lengths(self, data: bytes, carry: bytes) -> None:
+        if len(carry) > MAX_LINE_BYTES:
+            raise self.parser.error(self.line_no + data.count(b"\n"), _too_long())
+        if len(data) <= MAX_LINE_BYTES:
+            return
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        lengths = np.diff(ends, prepend=-1) - 1
+        if ends.shape[0] == 0 or lengths.max() > MAX_LINE_BYTES:
+            k = int(np.argmax(lengths > MAX_LINE_BYTES)) if ends.shape[0] else 0
+            raise self.parser.error(self.line_no + k, _too_long())
+        if len(data) - 1 - int(ends[-1]) > MAX_LINE_BYTES:
+            raise self.parser.error(self.line_no + ends.shape[0], _too_long())
+
+
+def _too_long() -> str:
+    return f"a line longer than {MAX_LINE_BYTES} bytes: not a recording (binary data, or no line ends?)"
+
+
+def _truncation_note(parser: _Parser, lines: _Lines, path: Path) -> str | None:
+    if lines.truncated is None:
+        return None
+    if parser.ncols is None:
+        raise parser.error(None, f"{lines.truncated}: the file is truncated before its header")
+    last = "no samples" if parser.last_t == -math.inf else f"the last sample at t = {parser.last_t:.4f} s"
+    note = f"{path}: {lines.truncated}; read the intact part up to line {lines.line_no - 1}, {last}"
+    log.warning("%s", note)
+    return note
+
+
 def read_recording(path) -> Recording:
-    """Read a whole recording (plain or gzip) into arrays; RecordingError names the bad line."""
+    """Read a whole recording (plain or gzip) into arrays; RecordingError names the bad line.
+
+    The text is read in pieces (memory: the samples' arrays plus one piece);
+    a truncated gzip gives its intact part, with :attr:`Recording.truncated` set and a warning logged.
+    """
     path = Path(path)
     parser = _Parser(str(path))
-    try:
-        with _open_binary(path) as fh:
-            data = fh.read()
-    except _DECOMPRESS_ERRORS as exc:
-        raise parser.error(None, f"damaged gzip data ({exc}); the file may be truncated") from None
-    except OSError as exc:
-        raise parser.error(None, f"cannot read: {exc.strerror or exc}") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    t, accel, temp = parser.parse_block(data, 1)
+    lines = _Lines(path, parser, PIECE_READ_BYTES)
+    outs = [lines.parse(data, line_no) for data, line_no in lines]
     if parser.ncols is None:
+        if lines.truncated is not None:
+            _truncation_note(parser, lines, path)
         raise _no_header(parser)
-    return _make_recording(parser, t, accel, temp)
+    truncated = _truncation_note(parser, lines, path)
+    outs = [o for o in outs if o[0].shape[0]] or [(np.empty(0), np.empty((0, 3)), np.empty(0))]
+    if len(outs) == 1:
+        t, accel, temp = outs[0]
+    else:
+        t, accel, temp = (np.concatenate([o[k] for o in outs]) for k in range(3))
+    return _make_recording(parser, t, accel, temp, truncated)
 
 
 def iter_recording(path, chunk_rows: int = 65536) -> Iterator[Recording]:
@@ -480,36 +621,29 @@ def iter_recording(path, chunk_rows: int = 65536) -> Iterator[Recording]:
 
     Each chunk is a :class:`Recording` with that chunk's rows; ``start_wall``
     and ``comments`` are those seen so far.  Errors are raised when the bad
-    line is reached, so earlier chunks may already have been yielded.
+    line is reached, so earlier chunks may already have been yielded.  A
+    truncated gzip ends with its last complete line; the last chunk then has
+    :attr:`Recording.truncated` set (a warning is logged too).
     """
     path = Path(path)
     parser = _Parser(str(path))
-    line_no = 1
-    first = True
-    try:
-        fh = _open_binary(path)
-    except OSError as exc:
-        raise parser.error(None, f"cannot read: {exc.strerror or exc}") from None
-    with fh:
-        while True:
-            try:
-                lines = fh.readlines(max(1, chunk_rows) * 40)
-            except _DECOMPRESS_ERRORS as exc:
-                raise parser.error(line_no, f"damaged gzip data ({exc}); the file may be truncated") from None
-            except OSError as exc:
-                raise parser.error(line_no, f"cannot read: {exc.strerror or exc}") from None
-            if not lines:
-                break
-            data = b"".join(lines)
-            if first and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
-            first = False
-            t, accel, temp = parser.parse_block(data, line_no)
-            line_no += len(lines)
-            if t.shape[0]:
-                yield _make_recording(parser, t, accel, temp)
+    lines = _Lines(path, parser, max(1, chunk_rows) * 40)
+    pending = None
+    for data, line_no in lines:
+        t, accel, temp = lines.parse(data, line_no)
+        if t.shape[0]:
+            if pending is not None:
+                yield pending
+            pending = _make_recording(parser, t, accel, temp)
     if parser.ncols is None:
+        if lines.truncated is not None:
+            _truncation_note(parser, lines, path)
         raise _no_header(parser)
+    truncated = _truncation_note(parser, lines, path)
+    if pending is not None:
+        pending.truncated = truncated
+        pending.comments = list(parser.comments)
+        yield pending
 
 
 # --------------------------------------------------------------------------- labels
@@ -565,7 +699,11 @@ def read_labels(path) -> Labels:
         return RecordingError(f"{path}: {msg}")
 
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_LABELS_BYTES + 1)
+        if len(raw) > MAX_LABELS_BYTES:
+            raise bad(f"larger than {MAX_LABELS_BYTES} bytes: not a labels file")
+        doc = json.loads(raw.decode("utf-8-sig"))
     except OSError as exc:
         raise bad(f"cannot read labels: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

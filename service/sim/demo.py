@@ -80,7 +80,11 @@ def _describe(data: dict) -> str:
     leg = data.get("leg", "")
     where = f" on the {leg} leg" if leg and leg != "leg" else ""
     if kind == "cramp_start":
-        return f"CRAMP{where}: alert raised, episode {str(data.get('episode_id', ''))[:8]}"
+        episode = str(data.get('episode_id', ''))[:8]
+        if data.get("alert") is False:
+            why = "snoozed" if data.get("snoozed") else "disarmed"
+            return f"cramp{where} while {why}: recorded, no alert, episode {episode}"
+        return f"CRAMP{where}: alert raised, episode {episode}"
     if kind == "cramp_update":
         return f"  still cramping, {data.get('duration_s', 0):.0f} s so far"
     if kind == "cramp_end":

@@ -79,6 +79,8 @@ def cmd_simulate(args) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise ConfigError(f"cannot write {out}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise ConfigError(f"cannot write {out}: it is a directory; give a file name such as {out / 'night.csv.gz'}")
     try:
         labels, lpath = write_simulated_night(out, hours=args.hours, cramps=args.cramps, seed=args.seed,
                                               rate_hz=rate, sensor=args.sensor, sleeper=args.sleeper)

@@ -110,7 +110,7 @@ def test_invalid_config_fails_with_key_path_and_other_checks_still_run(tmp_path,
     conf = write_config(tmp_path / "c.toml", "[mqtt]\nport = 0\n")
     rc = main(["doctor", "--simulate", "--config", conf])
     out = capsys.readouterr().out
-    assert rc == 1
+    assert rc == 2  # a configuration error is bad usage (the other checks still ran)
     block = lines_of(out, "config")
     assert block[0].startswith("FAIL")
     assert any("mqtt.port" in line for line in block[1:])

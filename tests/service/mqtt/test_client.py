@@ -204,7 +204,7 @@ def test_every_command_reaches_the_handler_and_bad_ones_get_an_error(broker, sta
     assert handler.commands == [c for _, _, c in sent]
     bodies = [e.json() for e in errors]
     assert [b["topic"] for b in bodies] == [f"nightcramp/bed1/{s}" for s, _ in bad]
-    assert "between 1 and 720" in bodies[0]["error"] and "unknown command" in bodies[1]["error"]
+    assert "between 0 and 720" in bodies[0]["error"] and "unknown command" in bodies[1]["error"]
     assert "too large" in bodies[3]["error"] and bodies[3]["size"] == 5000
     assert bridge.connected
     ha.disconnect()

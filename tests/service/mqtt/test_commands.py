@@ -30,6 +30,8 @@ def parse(topic, payload):
     (f"{CMD}/snooze", " 45.0 ", c.Command("snooze", minutes=45)),
     (f"{CMD}/snooze", "PRESS", c.Command("snooze", minutes=30)),
     (f"{CMD}/snooze", '{"minutes": 720}', c.Command("snooze", minutes=720)),
+    (f"{CMD}/snooze", "0", c.Command("snooze", minutes=0)),  # the snooze number set back to 0: cancel
+    (f"{CMD}/snooze", "45.0", c.Command("snooze", minutes=45)),  # what HA's number may send
     (f"{CMD}/arm", "PRESS", c.Command("arm")),
     (f"{CMD}/disarm", "", c.Command("disarm")),
     (f"{CMD}/armed", "ON", c.Command("arm")),
@@ -44,8 +46,12 @@ def test_valid_commands(topic, payload, expected):
 
 
 @pytest.mark.parametrize("topic,payload,fragment", [
-    (f"{CMD}/snooze", "0", "between 1 and 720"),
-    (f"{CMD}/snooze", "721", "between 1 and 720"),
+    (f"{CMD}/snooze", "-1", "between 0 and 720"),
+    (f"{CMD}/snooze", "721", "between 0 and 720"),
+    (f"{CMD}/snooze", "1e9", "between 0 and 720"),
+    (f"{CMD}/snooze", "inf", "must be a number"),
+    (f"{CMD}/snooze", "", "number of minutes"),
+    (f"{CMD}/snooze", "None", "number of minutes"),
     (f"{CMD}/snooze", "2.5", "whole number"),
     (f"{CMD}/snooze", "soon", "number of minutes"),
     (f"{CMD}/snooze", "nan", "must be a number"),

@@ -51,7 +51,8 @@ def _announced(bridges, config):
     bridge.set_retained(msgs.state(bridge.topics, msgs.ServiceState()))
     bridge.set_retained(msgs.temperature(bridge.topics, 18.0, "2026-11-25T03:00:00+01:00"))
     bridge.send("log-2026-11-24", msgs.morning_log(bridge.topics, "2026-11-24", {"cramps": 1}))
-    assert wait_until(lambda: bridge.delivered("log-2026-11-24"))
+    bridge.send("chart-2026-11-24", [msgs.chart_image(bridge.topics, msgs.PNG_SIGNATURE + b"chart")])
+    assert wait_until(lambda: bridge.delivered("log-2026-11-24") and bridge.delivered("chart-2026-11-24"))
     return bridge
 
 
@@ -76,7 +77,9 @@ def test_forget_leaves_home_assistant_no_ghost_device(broker, tmp_path, bridges,
     _leftovers_of_an_older_set_up(broker, config)
     before = _retained(broker, BED2)
     assert {m.topic for m in discovery.from_config(config)} <= set(before)
-    assert {"nightcramp/bed2/state", "nightcramp/bed2/cramp/left", "nightcramp/bed2/log/2026-11-24"} <= set(before)
+    assert {"nightcramp/bed2/state", "nightcramp/bed2/cramp/left", "nightcramp/bed2/log/2026-11-24",
+            "nightcramp/bed2/chart", "homeassistant/number/bed2/snooze_minutes/config",
+            "homeassistant/image/bed2/last_night_chart/config"} <= set(before)
     bed2.stop()  # uninstall stops the service first: it says offline
     path = write_config(tmp_path, broker, tmp_path / "s2", "bed2", legs=("left", "right"))
     assert main(["forget", "--config", str(path)]) == 0

@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from firmware.clock import ManualClock, SystemClock
 from firmware.emulated.bme280 import EmulatedBME280
@@ -139,3 +140,102 @@ def test_sampler_and_thermometer_threads_never_cross_on_the_bus(tmp_path):
     assert {"sampler-leg", "thermometer"} <= bus.users  # both threads used the bus
     assert summary["temps"] >= 1 and summary["rows"] > 0
     assert bus.crossed == []
+
+
+def _start_recording(path, seconds=120):
+    import os
+    import subprocess
+    import sys
+
+    from support import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "NIGHTCRAMP_CONFIG"}
+    return subprocess.Popen([sys.executable, "-m", "service", "record", "--simulate", "--seconds", str(seconds),
+                             "-o", str(path)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait_for_rows(path, rows: int, proc) -> None:
+    """Until the file on disk (as a reader sees it mid-write) holds ``rows`` samples; fails if the recorder dies."""
+    from firmware.errors import RecordingError
+
+    for _ in range(1200):
+        if proc.poll() is not None:
+            raise AssertionError(f"record ended early: {proc.returncode} {proc.stderr.read()}")
+        try:
+            if path.exists() and len(read_recording(path)) >= rows:
+                return
+        except RecordingError:
+            pass  # not even the header flushed yet
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never reached {rows} rows")
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_record_ends_cleanly_on_the_signals_systemd_and_timeout_send(tmp_path, sig):
+    import signal
+
+    out = tmp_path / "night.csv.gz"
+    proc = _start_recording(out)
+    _wait_for_rows(out, 100, proc)  # flushed while recording: a gzip sync point every few seconds
+    proc.send_signal(getattr(signal, sig))
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    rec = read_recording(out)
+    assert rec.truncated is None  # the gzip stream was closed: the file is whole
+    summary = re.search(r"night.csv.gz: (\d+) samples in ([\d.]+) s \(([\d.]+)/s, ended early by (\w+)\)", stderr)
+    assert summary, stderr
+    rows, elapsed, rate, by = int(summary[1]), float(summary[2]), float(summary[3]), summary[4]
+    assert rows == len(rec) and by == sig and elapsed < 120
+    assert 47.5 <= rate <= 52.5  # the 50 Hz sampled, not rows over the 120 s asked for
+    assert "Traceback" not in stderr
+
+
+def test_a_killed_recording_keeps_what_was_flushed(tmp_path):
+    import signal
+
+    out = tmp_path / "killed.csv.gz"
+    proc = _start_recording(out)
+    _wait_for_rows(out, 150, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    rec = read_recording(out)
+    assert len(rec) >= 150 and rec.truncated is not None
+    np.testing.assert_allclose(np.diff(rec.t), 0.02, atol=0.005)
+
+
+@pytest.mark.parametrize("output, message", [
+    ("/nonexistent/r.csv", "cannot write /nonexistent/r.csv: the directory /nonexistent does not exist"),
+    (".", "is a directory"),
+])
+def test_record_to_a_path_that_cannot_be_written_is_bad_usage(tmp_path, capsys, output, message):
+    assert main(["record", "-o", output, "--seconds", "1", "--simulate"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "internal error" not in err and "Traceback" not in err
+
+
+def test_a_disk_that_fills_up_ends_the_recording_with_a_message_and_a_readable_file(tmp_path):
+    import subprocess
+    import sys
+
+    from support import ROOT
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)], capture_output=True,
+                             text=True, timeout=30)
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot set up a small filesystem to fill: {mounted.stderr.strip()}")
+    try:
+        out = disk / "night.csv"
+        done = subprocess.run([sys.executable, "-m", "service", "record", "--simulate", "--seconds", "120",
+                               "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 1, done.stderr
+        assert "No space left on device" in done.stderr and "is readable" in done.stderr
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+        rec = read_recording(out)
+        assert len(rec) > 100
+        # The disk almost always fills up inside a line: that line is dropped, the rest is whole.
+        assert rec.truncated is not None or out.read_bytes().endswith(b"\n")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True, timeout=30)

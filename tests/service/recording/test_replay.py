@@ -162,3 +162,76 @@ def test_replay_output_does_not_depend_on_the_batch_size(cramp_night):
     assert [e["type"] for e in live].count("cramp_start") == 1
     assert events(30.0) == live
     assert events(7.3) == live
+
+
+def _replay_measured(path) -> tuple[subprocess.CompletedProcess, float]:
+    """``nightcramp replay path`` and its peak resident memory (MB), measured by a parent of its own."""
+    probe = ("import resource, subprocess, sys, json\n"
+             "r = subprocess.run([sys.executable, '-m', 'service', 'replay', sys.argv[1]], capture_output=True,"
+             " text=True, timeout=120)\n"
+             "print(json.dumps([r.returncode, r.stdout, r.stderr,"
+             " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180, env={k: v for k, v in os.environ.items() if k != "NIGHTCRAMP_CONFIG"})
+    assert done.returncode == 0, done.stderr
+    rc, out, err, rss_mb = json.loads(done.stdout)
+    return subprocess.CompletedProcess([], rc, out, err), rss_mb
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "zeros"])
+def test_endless_or_huge_lines_end_at_once_in_small_memory(tmp_path, source):
+    if source == "zeros":
+        source = tmp_path / "zeros.csv"
+        with open(source, "wb") as fh:
+            fh.truncate(100 * 1024 * 1024)  # 100 MB of NUL bytes, no line end
+    r, rss_mb = _replay_measured(source)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "line 1: a line longer than 4096 bytes" in r.stderr and "Traceback" not in r.stderr
+    assert rss_mb < 150  # the interpreter and numpy: about 30 MB; reading the whole 100 MB line took 525 MB
+
+
+def test_a_truncated_gzip_is_replayed_up_to_where_it_ends(tmp_path, cramp_night):
+    whole = write(tmp_path / "n.csv.gz", cramp_night)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: int(len(data) * 0.8)])
+    r = nightcramp("replay", str(cut))
+    assert r.returncode == 0, r.stderr
+    assert "cut.csv.gz: the gzip stream ends early" in r.stderr and "the last sample at t = " in r.stderr
+    last_t = float(r.stderr.split("the last sample at t = ")[1].split(" s")[0])
+    assert 150.0 < last_t < 300.0
+    kinds = [e["type"] for e in lines(r.stdout)]
+    assert kinds.count("cramp_start") == 1  # the cramp at 120 s is in the intact part
+
+
+@pytest.mark.parametrize("row, what", [
+    ("0.04,1e300,0,1", "ax=1e+300 g: beyond any accelerometer's range"),
+    ("0.04,0,-1e300,1", "ay=-1e+300 g"),
+    ("1e300,0,0,1", "t=1e+300 s"),
+])
+def test_absurd_values_are_bad_lines_without_numpy_warnings(tmp_path, row, what):
+    path = tmp_path / "absurd.csv"
+    path.write_text(f"t,ax,ay,az\n0,0,0,1\n0.02,0,0,1\n{row}\n0.06,0,0,1\n")
+    r = nightcramp("replay", str(path))
+    assert r.returncode == 2 and r.stdout == ""
+    assert "line 4:" in r.stderr and what in r.stderr
+    assert "Warning" not in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("rows", [
+    [],
+    [(0.0, 0.0, 0.0, 1.0)],
+    [(0.0, 0.0, 0.0, 0.0), (0.02, 0.0, 0.0, 0.0), (0.04, 0.0, 0.0, 0.0)],
+    [(k * 0.02, 64.0, -64.0, 64.0) for k in range(3000)],
+    [(k * 0.02, 0.0, 0.0, 0.0) for k in range(3000)],
+    [(0.0, 0.0, 0.0, 1.0), (2_000_000.0, 0.0, 0.0, 1.0), (2_000_000.02, 0.0, 0.0, 1.0)],
+    [(k * 0.0001, 0.0, 0.0, 1.0) for k in range(3000)],
+])
+def test_edge_recordings_replay_without_any_warning(tmp_path, rows):
+    path = tmp_path / "edge.csv"
+    path.write_text("t,ax,ay,az\n" + "".join(f"{t:.4f},{x},{y},{z}\n" for t, x, y, z in rows))
+    env = {k: v for k, v in os.environ.items() if k != "NIGHTCRAMP_CONFIG"}
+    r = subprocess.run([sys.executable, "-W", "error", "-m", "service", "replay", str(path)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "Traceback" not in r.stderr
