@@ -28,7 +28,7 @@ from service.pipeline.nightwindow import NightWindow
 FIRST_NIGHT = date.min + timedelta(days=PREVIOUS_NIGHTS + 1)
 LAST_NIGHT = date.max - timedelta(days=1)
 MAX_DAYS = 36600  # history --days: a hundred years (the command line refuses more, too)
-_ACCESS_HINT = ("permission denied: run with sudo or join the nightcramp group "
+_ACCESS_HINT = ("permission denied: run with sudo or join the nightcramp group, the service user's "
                 "(sudo adduser $USER nightcramp, then log in again)")
 
 
