@@ -10,7 +10,7 @@ figures.  The line shown for a benchmark is the one it printed last starting wit
 its whole output (stdout and stderr) is kept in benchmarks/out/NAME.log.
 
 ``--quick`` passes each benchmark its own quick option where it has one (accuracy, simulator,
-soak: smaller corpora and shorter nights; mqtt_latency: fewer alerts).  Quick runs write no
+soak: smaller corpora and shorter nights; tuning: 3-night weeks; mqtt_latency: fewer alerts).  Quick runs write no
 figures into docs/: those are the full runs' numbers.  The others are already short and run
 unchanged.
 
@@ -31,11 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 
-BENCHMARKS = ("accuracy", "acquisition", "thermometers", "storage", "mqtt_latency", "simulator", "soak")
+BENCHMARKS = ("accuracy", "acquisition", "thermometers", "storage", "mqtt_latency", "simulator", "soak", "tuning")
 QUICK_ARGS = {
     "accuracy": ["--quick"],
     "simulator": ["--quick"],
     "soak": ["--quick"],
+    "tuning": ["--quick"],
     "mqtt_latency": ["--events", "50"],
 }
 SUMMARY_PREFIX = "summary:"

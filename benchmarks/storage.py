@@ -9,7 +9,9 @@ commit is one fsync of the WAL (``synchronous=FULL``).
 
     .venv/bin/python -m benchmarks.storage
 
-Prints a Markdown table (pasted into docs/morning-log.md).
+Prints a Markdown table (pasted into docs/morning-log.md).  The night's snippets (docs/learning.md:
+the raw samples from 2 min before to 1 min after each of the three episodes, as the snippet writer
+keeps them) are written into the same state directory inside the measurement, and also shown alone.
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
     for summarizer in summarizers.values():
         for minute in summarizer.close():
             store.add_minute(tb.wall_at(minute.t_start), minute)
+    snippet_io0 = _io()["wchar"]
+    snippets = _write_snippets(directory / f"snippets-{db.stem}", rng)
+    snippet_bytes = _io()["wchar"] - snippet_io0
     commits_before_close = store.commits
     store.close()
     cpu = time.process_time() - cpu0
@@ -114,7 +119,24 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
         "legs": len(legs), "flush_s": flush_interval_s, "page": page_size,
         "wchar": after["wchar"] - before["wchar"], "write_bytes": after["write_bytes"] - before["write_bytes"],
         "commits": commits_before_close, "events": events, "db_bytes": size, "cpu_s": cpu,
+        "snippet_wchar": snippet_bytes, "snippet_files": snippets,
     }
+
+
+def _write_snippets(directory: Path, rng) -> int:
+    """The three episodes' snippets on the first leg, as the writer keeps them (50 Hz, quiet leg plus movement)."""
+    from service.learning.snippets import LEAD_S, TAIL_S, SnippetStore
+
+    store = SnippetStore(directory)
+    for onset, duration in CRAMPS:
+        n = int((LEAD_S + duration + TAIL_S) * RATE_HZ)
+        t = onset - LEAD_S + np.arange(n) / RATE_HZ
+        accel = np.array([0.1, 0.2, 0.97]) + rng.normal(0, 0.005, (n, 3))
+        moving = (t >= onset) & (t < onset + duration)
+        accel[moving] += rng.normal(0, 0.08, (int(moving.sum()), 3))
+        store.write(t, accel, {"label": "unlabelled", "time": START.isoformat(), "onset_t": LEAD_S,
+                               "end_t": LEAD_S + duration}, START, "leg", "episode")
+    return len(store.list())
 
 
 def main() -> None:
@@ -126,16 +148,17 @@ def main() -> None:
                                   (("leg",), 300.0, 1024)):
             rows.append(run_night(Path(tmp), legs, flush, page))
     print(f"8-hour night, {RATE_HZ} Hz, {len(CRAMPS)} cramps; bytes written by this process (/proc/self/io)\n")
-    print("| legs | flush_interval_s | page size | bytes written (wchar) | block-layer write_bytes | commits (fsyncs) "
-          "| commits per hour | events | record size after the night | CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| legs | flush_interval_s | page size | bytes written (wchar) | of which snippets | block-layer write_bytes "
+          "| commits (fsyncs) | commits per hour | events | record size after the night | CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['legs']} | {r['flush_s']:g} | {r['page']} | {r['wchar'] / 1e6:.2f} MB | "
-              f"{r['write_bytes'] / 1e6:.2f} MB | {r['commits']} | {r['commits'] / HOURS:.0f} | {r['events']} | "
+              f"{r['snippet_wchar'] / 1e6:.2f} MB ({r['snippet_files']} snippets) | {r['write_bytes'] / 1e6:.2f} MB | {r['commits']} | {r['commits'] / HOURS:.0f} | {r['events']} | "
               f"{r['db_bytes'] / 1e3:.0f} kB | {r['cpu_s']:.1f} |")
     print("summary: " + "; ".join(
         f"{r['legs']} leg{'s' if r['legs'] > 1 else ''} flush {r['flush_s']:g} s page {r['page']}: "
-        f"{r['wchar'] / 1e6:.2f} MB written, {r['commits']} commits" for r in rows[:2]) + " a night")
+        f"{r['wchar'] / 1e6:.2f} MB written (snippets {r['snippet_wchar'] / 1e6:.2f} MB), {r['commits']} commits"
+        for r in rows[:2]) + " a night")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ an *active* buzzer (it sounds when its pin is high).
   buzzer at once, before the service even hears of it); holding it for
   ``long_press_s`` sends a test alert.  Presses shorter than ``min_press_s``
   are contact bounce or interference and are ignored; the acknowledge fires on
-  release, so a long press never also acknowledges.
+  release, so a long press never also acknowledges.  Three short presses within
+  ``triple_press_s`` also report "that was a cramp" (a cramp that raised no alarm); each press
+  still acknowledges, which is harmless when nothing is alerting.
 - Status LED patterns (times in seconds), see :data:`LED_PATTERNS`:
 
   - idle: off (outside the night window);
@@ -119,11 +121,15 @@ class Peripherals:
     def __init__(self, button_pin: int | None = None, led_pin: int | None = None, buzzer_pin: int | None = None,
                  long_press_s: float = 3.0, on_acknowledge: Callable[[], None] | None = None,
                  on_test_alert: Callable[[], None] | None = None, min_press_s: float = 0.05,
-                 buzzer_max_s: float | None = 300.0, pin_factory=None):
+                 buzzer_max_s: float | None = 300.0, pin_factory=None,
+                 on_missed_cramp: Callable[[], None] | None = None, triple_press_s: float = 1.5):
         if long_press_s <= min_press_s:
             raise ValueError("long_press_s must be longer than min_press_s")
         self.on_acknowledge = on_acknowledge
         self.on_test_alert = on_test_alert
+        self.on_missed_cramp = on_missed_cramp
+        self.triple_press_s = triple_press_s
+        self._short_presses: list[float] = []
         self.long_press_s = long_press_s
         self.min_press_s = min_press_s
         self.buzzer_max_s = buzzer_max_s
@@ -216,6 +222,12 @@ class Peripherals:
         log.info("button pressed: acknowledge")
         self.alert(False)
         self._call(self.on_acknowledge, "acknowledge")
+        now = time.monotonic()
+        self._short_presses = [t for t in self._short_presses if now - t <= self.triple_press_s] + [now]
+        if len(self._short_presses) >= 3:
+            self._short_presses = []
+            log.info("button pressed three times: that was a cramp")
+            self._call(self.on_missed_cramp, "missed cramp")
 
     @staticmethod
     def _call(callback: Callable[[], None] | None, what: str) -> None:

@@ -35,6 +35,9 @@ COMMANDS = {
     "test-alert": "service.app.testalert:cmd_test_alert",
     "forget": "service.app.forget:cmd_forget",
     "config": "service.cli:cmd_config",
+    "label": "service.learning.cli:cmd_label",
+    "tune": "service.learning.cli:cmd_tune",
+    "export": "service.learning.cli:cmd_export",
 }
 
 
@@ -171,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", nargs="?", metavar="FILE",
                    help="configuration to check (default: --config, $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
     c.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (default: 0, info only)")
+
+    from service.learning.cli import add_parsers
+
+    add_parsers(sub, common)
     return parser
 
 

@@ -105,7 +105,27 @@ class NightConfig:
 
 @dataclass(frozen=True)
 class DetectionConfig:
+    """The detector's settings: a preset and the per-sleeper knobs ``nightcramp tune`` sets.
+
+    A knob left at None takes the preset's value (docs/learning.md): ``confirm_s`` the seconds of
+    sustained movement before an alert; ``turn_confirm_s`` the extra seconds a leg that turned more
+    than 45 degrees must keep moving; ``active_share`` the share of active windows needed.
+    """
+
     sensitivity: str = "normal"
+    confirm_s: float | None = None
+    turn_confirm_s: float | None = None
+    active_share: float | None = None
+
+
+@dataclass(frozen=True)
+class SnippetsConfig:
+    """Raw samples kept around alarms and reports (docs/learning.md): on/off, total size, age, one snippet's cap."""
+
+    enabled: bool = True
+    max_total_mb: float = 50.0
+    retention_days: int = 90
+    max_snippet_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +187,7 @@ class Config:
     prompts: PromptsConfig = PromptsConfig()
     mqtt: MQTTConfig = MQTTConfig()
     storage: StorageConfig = StorageConfig()
+    snippets: SnippetsConfig = SnippetsConfig()
     source: str = "<defaults>"
 
     @property
@@ -372,6 +393,12 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     },
     "detection": {
         "sensitivity": (_choice(SENSITIVITIES), '"normal"', "low (fewer false alarms), normal, or high (catches milder cramps)."),
+        "confirm_s": (_float_range(8.0, 30.0), "# confirm_s = 11.0",
+                      "Seconds of sustained movement before an alert; unset: the preset's (nightcramp tune sets it)."),
+        "turn_confirm_s": (_float_range(0.0, 60.0), "# turn_confirm_s = 4.0",
+                           "Extra seconds a leg that turned over 45 degrees must keep moving (rolling over); unset: 4."),
+        "active_share": (_float_range(0.5, 0.95), "# active_share = 0.75",
+                         "Share of the last confirm_s that must be active; unset: the preset's."),
     },
     "prompts": {
         "warm_compress": (_boolean, "true", "Send a warm-compress reminder during an episode."),
@@ -412,6 +439,12 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "detail_retention_days": (_int_range(1, 3650), "14", "Per-minute movement detail kept this many days."),
         "flush_interval_s": (_float_range(1.0, 300.0), "30.0", "Seconds between batched writes of the per-minute record."),
     },
+    "snippets": {
+        "enabled": (_boolean, "true", "Keep the raw samples from 2 min before to 1 min after each alarm and report (for labels and tune)."),
+        "max_total_mb": (_float_range(1.0, 2000.0), "50.0", "Total size of the kept snippets in MB; the oldest go first."),
+        "retention_days": (_int_range(1, 3650), "90", "Snippets older than this many days are removed."),
+        "max_snippet_s": (_float_range(180.0, 1800.0), "600.0", "Longest snippet in seconds (a long episode keeps its start)."),
+    },
 }
 
 # Keys without a default are shown commented out with these values (the README's wiring: 17/27/22).
@@ -433,6 +466,7 @@ _SECTIONS = {
     "prompts": PromptsConfig,
     "mqtt": MQTTConfig,
     "storage": StorageConfig,
+    "snippets": SnippetsConfig,
 }
 
 
@@ -583,6 +617,8 @@ def example() -> str:
             lines.append(f"# {comment}")
             if default is None:
                 lines.append(f"# {key} = {_EXAMPLE_VALUES.get(key, 17)}")
+            elif default.startswith("#"):  # unset by default: shown commented out
+                lines.append(default)
             else:
                 lines.append(f"{key} = {default}")
         lines.append("")

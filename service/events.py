@@ -22,6 +22,7 @@ SENSOR_RECOVERED = "sensor_recovered"
 TEST_ALERT = "test_alert"
 ACKNOWLEDGED = "acknowledged"
 FALSE_ALARM = "false_alarm"
+MISSED_CRAMP = "missed_cramp"  # the sleeper says a cramp happened that raised no alarm
 
 EVENT_TYPES = (
     CRAMP_START,
@@ -34,6 +35,7 @@ EVENT_TYPES = (
     TEST_ALERT,
     ACKNOWLEDGED,
     FALSE_ALARM,
+    MISSED_CRAMP,
 )
 
 

@@ -12,7 +12,9 @@ python-zeroconf keeps its import graph honest with a test of its own; this is ou
   message type a combined transfer is built from, which opens nothing (firmware/bus.py builds
   its long burst reads with it).  Tests are free to.
 - ``service/pipeline/`` is pure: it imports none of sqlite3, paho, socket, threading or
-  subprocess, nor the service's I/O packages (mqtt, night, app, recording, sim).
+  subprocess, nor the service's I/O packages (mqtt, night, app, recording, sim, learning).
+- ``service/learning/`` (snippets, labels, tuning) sits below the composition root: it never
+  imports ``service.app``; the core and the daemon hand it what it needs.
 - No import cycle among the modules of firmware and service.  Imports at module level and
   inside functions both count (a function-level import only postpones the cycle to run time);
   imports under ``if TYPE_CHECKING:`` do not, as they never run.
@@ -35,7 +37,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FACTORY = "service.app.hardware"
 IO_MODULES = ("sqlite3", "paho", "socket", "threading", "subprocess")
-IO_PACKAGES = ("service.mqtt", "service.night", "service.app", "service.recording", "service.sim")
+IO_PACKAGES = ("service.mqtt", "service.night", "service.app", "service.recording", "service.sim", "service.learning")
 SMBUS_MAY_GIVE = {"i2c_msg"}
 
 
@@ -158,6 +160,12 @@ def io_in_pipeline(root: Path) -> list[str]:
         if hit:
             bad.append(f"{imp.where(root)}: {imp.importer} imports {hit}")
     return bad
+
+
+def learning_importing_app(root: Path) -> list[str]:
+    return [f"{imp.where(root)}: {imp.importer} imports {t}"
+            for imp in all_imports(root, ("service",)) if _under(imp.importer, "service.learning")
+            for t in imp.targets()[:1] if any(_under(x, "service.app") for x in imp.targets())]
 
 
 def benchmarks_importing_tests(root: Path) -> list[str]:
@@ -300,6 +308,11 @@ def test_the_pipeline_imports_no_io():
     assert not problems, _report(problems)
 
 
+def test_learning_never_imports_the_app():
+    problems = learning_importing_app(ROOT)
+    assert not problems, _report(problems)
+
+
 def test_no_import_cycle_in_firmware_and_service():
     cycles = import_cycles(ROOT)
     assert not cycles, "import cycles:\n" + _report(cycles)
@@ -387,6 +400,7 @@ def test_smbus_outside_the_factory_is_caught(tmp_path):
     "from ..app import daemon\n",
     "import service.recording.format\n",
     "from service.sim.world import World\n",
+    "from service.learning.snippets import SnippetStore\n",
 ])
 def test_io_in_the_pipeline_is_caught(tmp_path, source):
     write_tree(tmp_path, {
@@ -411,6 +425,17 @@ def test_an_import_cycle_is_caught_with_its_path(tmp_path):
     assert cycles == ["service.app.core (service/app/core.py:1) -> service.pipeline.alerts "
                       "(service/pipeline/alerts.py:1) -> service.pipeline.detect (service/pipeline/detect.py:2) "
                       "-> service.app.core"]
+
+
+def test_learning_importing_the_app_is_caught(tmp_path):
+    write_tree(tmp_path, {
+        "service/learning/writer.py": "from service.learning.snippets import SnippetStore\nfrom service.config import Config\n",
+        "service/learning/keeper.py": "def f():\n    from service.app import core\n",
+        "service/learning/cli.py": "import service.mqtt.oneshot\n",
+        "service/app/core.py": "from service.learning.keeper import SnippetKeeper\n",
+    })
+    problems = learning_importing_app(tmp_path)
+    assert len(problems) == 1 and "service/learning/keeper.py:2" in problems[0]
 
 
 def test_benchmarks_importing_tests_is_caught(tmp_path):

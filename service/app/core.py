@@ -28,6 +28,7 @@ from service.mqtt import commands as cmds
 from service.mqtt import discovery
 from service.mqtt import messages as msgs
 from service.mqtt.episodes import EpisodeTracker
+from service.learning.keeper import SnippetKeeper
 from service.pipeline.leg import LegOutput, LegPipeline
 from service.pipeline.nightwindow import NightWindow
 from service.pipeline.timebase import TimeBase
@@ -43,6 +44,13 @@ CLOCK_CHECK_S = 5.0
 """Monotonic seconds between the periodic looks for a wall-clock step.  Every stamp (event, minute,
 reading) looks too, so labels are always right; this look only moves a night-window boundary, where
 5 s late changes nothing, and looking on every core pass cost more than the rest of the periodic work."""
+
+
+@dataclass(frozen=True)
+class LabelTally:
+    """The snippet writer's count of labels, sent to the core to publish (see service.learning.summary)."""
+
+    counts: dict
 
 
 @dataclass
@@ -63,7 +71,8 @@ class Core:
     """
 
     def __init__(self, config: Config, clock: Clock, store, publisher=None, gpio=None,
-                 on_event: Callable[[ev.StampedEvent], None] | None = None):
+                 on_event: Callable[[ev.StampedEvent], None] | None = None,
+                 snippet_sink: Callable[[Any], bool] | None = None):
         self.config = config
         self.clock = clock
         self.store = store
@@ -89,6 +98,10 @@ class Core:
         self._clock_checked_at = -float("inf")
         self.topics = msgs.Topics.from_config(config)
         self.episodes = EpisodeTracker(self.topics, list(self.legs))
+        # snippets around alarms and reports (docs/learning.md): samples kept here, written by ``snippet_sink``
+        self.snippets = (SnippetKeeper(config, list(self.legs), self.timebase.wall_at, snippet_sink)
+                         if snippet_sink is not None and config.snippets.enabled else None)
+        self.label_tally: dict | None = None
         if publisher is not None:
             publisher.set_retained([*discovery.from_config(config), *self.episodes.initial_retained()])
         self._boundary_checked()
@@ -107,6 +120,9 @@ class Core:
             self._temperature(item)
         elif isinstance(item, cmds.Command):
             self.command(item)
+        elif isinstance(item, LabelTally):
+            self.label_tally = dict(item.counts)
+            self._state_dirty = True
         else:
             log.warning("core: ignoring unexpected item %r", type(item).__name__)
 
@@ -121,6 +137,8 @@ class Core:
         self._boundary_checked(t_last)
         if not self.in_window:
             return
+        if self.snippets is not None:
+            self.snippets.add(batch.leg, batch.t_mono, batch.accel_g)
         self._take(leg.feed(batch.t_mono, batch.accel_g))
 
     def _gap(self, gap: Gap) -> None:
@@ -185,8 +203,28 @@ class Core:
         elif name == cmds.TEST_ALERT:
             first = next(iter(self.legs.values()))
             self._emit(first.policy.test_alert(now, cmd.request_id))
+        elif name == cmds.MISSED_CRAMP:
+            self._missed_cramp(cmd, now)
         self._state_dirty = True
         self._show_led()
+
+    def _missed_cramp(self, cmd: cmds.Command, now: float) -> None:
+        """ "That was a cramp": recorded as an event at the time it names (now by default), on its leg."""
+        leg = cmd.leg if cmd.leg in self.legs else next(iter(self.legs))
+        if cmd.leg is not None and cmd.leg not in self.legs:
+            log.warning("missed-cramp report for unknown leg %r: taken as the %s leg", cmd.leg, leg)
+        at = now
+        if cmd.time is not None:
+            from datetime import datetime
+
+            at = now - (self.timebase.wall_at(now) - datetime.fromisoformat(cmd.time)).total_seconds()
+            if at > now:
+                log.warning("missed-cramp report for %s, in the future: taken as now", cmd.time)
+                at = now
+        fields = {"source": cmd.source}
+        if cmd.request_id:
+            fields["request_id"] = cmd.request_id
+        self._emit([ev.Event(ev.MISSED_CRAMP, at, leg, None, fields)])
 
     def _legs_for(self, episode_id: str | None) -> list[LegPipeline]:
         """The leg an episode id belongs to; without one, the leg alerting now, else the last one."""
@@ -216,6 +254,8 @@ class Core:
             for leg in self.legs.values():
                 if leg.last_t is not None and now - leg.last_t > 1.0:
                     self._emit(leg.tick(now))  # prompts fire even when the sensor went quiet
+        if self.snippets is not None and self.snippets.pending:
+            self.snippets.check()
         self.indicators.check(now, self._alerting(),
                               self.publisher.delivered if self.publisher is not None else None)
         if self.schedule.state_due(now, self._state_dirty):
@@ -248,6 +288,8 @@ class Core:
         self.in_window = False
         for leg in self.legs.values():
             self._take(leg.close_night())
+        if self.snippets is not None:
+            self.snippets.night_closed()
         self._state_dirty = True
         self._show_led()
         if self.night is not None:
@@ -312,6 +354,7 @@ class Core:
             last_night_cramps=self._last_night_cramps,
             time=self.timebase.iso(now),
             simulated=self.config.device.simulated,
+            labels=self.label_tally,
         )))
 
     # ------------------------------------------------------------ output
@@ -335,6 +378,8 @@ class Core:
                 self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time)
                 self.publisher.set_retained(built.retained)
             self._after_event(stamped)
+            if self.snippets is not None:
+                self.snippets.on_event(stamped)
             if self.on_event is not None:
                 self.on_event(stamped)
 
@@ -366,3 +411,6 @@ class Core:
         if self.in_window:
             for leg in self.legs.values():
                 self._take(leg.stop())
+        if self.snippets is not None:
+            self.snippets.flush()
+            self.snippets.release()

@@ -83,6 +83,7 @@ class Service:
         self.gpio = None
         self.core: Core | None = None
         self.watchdog = None
+        self.snippet_writer = None
         self.dropped_items = 0
 
     # ------------------------------------------------------------ the hardware's parts
@@ -153,7 +154,20 @@ class Service:
         self.gpio = open_peripherals(
             g.button_pin, g.led_pin, g.buzzer_pin, g.long_press_s,
             on_acknowledge=lambda: self._command(cmds.Command(cmds.ACKNOWLEDGE, source="button")),
-            on_test_alert=lambda: self._command(cmds.Command(cmds.TEST_ALERT, source="button")))
+            on_test_alert=lambda: self._command(cmds.Command(cmds.TEST_ALERT, source="button")),
+            on_missed_cramp=lambda: self._command(cmds.Command(cmds.MISSED_CRAMP, source="button")))
+
+    def _open_snippets(self):
+        """The snippet writer thread (docs/learning.md), or None when ``snippets.enabled`` is off."""
+        if not self.config.snippets.enabled:
+            return None
+        from service.app.core import LabelTally
+        from service.learning.writer import SnippetWriter
+
+        self.snippet_writer = SnippetWriter(self.config, on_change=lambda counts: self._sink(LabelTally(counts)))
+        if not self.options.simulate:  # stepped simulation writes them inline, so runs are reproducible
+            self.snippet_writer.start()
+        return self.snippet_writer.submit
 
     def start(self) -> None:
         from service.app import sdnotify
@@ -164,6 +178,9 @@ class Service:
             state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NightcrampError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
+        from service.learning.active import with_active_tuning
+
+        self.config = with_active_tuning(self.config)  # nightcramp tune --apply: effective from this start
         self._open_hardware()
         window = NightWindow.from_config(self.config.night)
         self.store = NightStore(state_dir, window=window, flush_interval_s=self.config.storage.flush_interval_s,
@@ -171,7 +188,9 @@ class Service:
         self.store.start_session()
         self._open_mqtt()
         self._open_gpio()
-        self.core = Core(self.config, self.clock, self.store, self.publisher, self.gpio, on_event=self.on_event)
+        sink = self._open_snippets()
+        self.core = Core(self.config, self.clock, self.store, self.publisher, self.gpio, on_event=self.on_event,
+                         snippet_sink=sink)
         if self.publisher is not None:
             self.publisher.start()
         if not self.options.simulate:  # simulated hardware is stepped by run(), not by threads
@@ -220,6 +239,8 @@ class Service:
             item = None
         if periodic:
             self._guarded(self.core.periodic)
+        if self.snippet_writer is not None and self.options.simulate:
+            self.snippet_writer.run_pending()
 
     @staticmethod
     def _guarded(func: Callable, *args: Any) -> None:
@@ -285,6 +306,9 @@ class Service:
         if self.core is not None:
             self._core_pass(periodic=False)
             self.core.close()
+        if self.snippet_writer is not None:
+            self.snippet_writer.stop()
+            self.snippet_writer.on_change = None  # it points back at this service: let both go
         if self.publisher is not None:
             self.publisher.stop()
         if self.gpio is not None:

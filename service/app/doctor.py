@@ -392,6 +392,20 @@ def check_state_dir(config, who: Identity) -> Result:
                   fix=f"sudo chown {who.name} {path} (or set storage.state_dir to a directory it owns)")
 
 
+def check_tuning(config) -> Result:
+    """Which per-sleeper tuning is in effect, and how much the kept snippets take (docs/learning.md)."""
+    from service.learning.active import status
+    from service.learning.snippets import SnippetStore
+    from service.learning.summary import tally
+
+    store = SnippetStore(config.state_dir)
+    snippets = store.list()
+    counts = tally(snippets)
+    kept = (f"; {counts['snippets']} snippets kept ({sum(s.size for s in snippets) / 1e6:.1f} of "
+            f"{config.snippets.max_total_mb:g} MB), {counts['labelled_alarms']} of {counts['alarms']} alarms labelled")
+    return Result(OK, "tuning", (status(config) or "none: the preset's settings") + kept)
+
+
 def check_time_sync(flag: Path = TIMESYNC_FLAG) -> Result:
     """Wall time is NTP-synchronised (a Pi has no RTC: before sync, event times can be off by days)."""
     if flag.exists():
@@ -504,6 +518,7 @@ def run_checks(config_path: str | None, simulate: bool = False, broker_timeout_s
     report.add(check_broker(config, broker_timeout_s))
     report.add(check_files(config, who))
     report.add(check_state_dir(config, who))
+    report.add(check_tuning(config))
     report.add(check_time_sync())
     report.add(check_unit())
     return report

@@ -21,6 +21,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from firmware.errors import CommandError
@@ -32,7 +33,8 @@ SNOOZE = "snooze"
 ARM = "arm"
 DISARM = "disarm"
 TEST_ALERT = "test_alert"
-COMMANDS = (ACKNOWLEDGE, FALSE_ALARM, SNOOZE, ARM, DISARM, TEST_ALERT)
+MISSED_CRAMP = "missed_cramp"  # "that was a cramp": one happened that raised no alarm
+COMMANDS = (ACKNOWLEDGE, FALSE_ALARM, SNOOZE, ARM, DISARM, TEST_ALERT, MISSED_CRAMP)
 ARMED = "armed"  # the Home Assistant switch's topic: ON -> arm, OFF -> disarm
 
 MAX_PAYLOAD_BYTES = 1024
@@ -49,7 +51,9 @@ _OPTIONS = {
     ARM: {"request_id"},
     DISARM: {"request_id"},
     TEST_ALERT: {"request_id"},
+    MISSED_CRAMP: {"time", "leg", "request_id"},
 }
+_LEG_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,9 @@ class Command:
     ``episode_id`` (acknowledge, false_alarm): the episode meant, None for the
     current or most recent one.  ``minutes`` (snooze): 0-720, 0 cancels.  ``request_id``:
     an opaque id the sender may give to find its answer (``test_alert`` echoes
-    it in the ``test_alert`` event).  ``source``: ``mqtt`` or ``button``.
+    it in the ``test_alert`` event).  ``source``: ``mqtt``, ``button`` or ``cli``.
+    ``time`` (missed_cramp): when the cramp was, ISO 8601 with a UTC offset; None for now.
+    ``leg`` (missed_cramp): which leg; None for the only or first one.
     """
 
     name: str
@@ -67,6 +73,8 @@ class Command:
     minutes: int | None = None
     request_id: str | None = None
     source: str = "mqtt"
+    time: str | None = None
+    leg: str | None = None
 
 
 def parse(topics: Topics, topic: str, payload: bytes) -> Command:
@@ -154,7 +162,28 @@ def _build(name: str, options: dict[str, Any]) -> Command:
         if "minutes" not in options:
             raise CommandError(f'snooze needs "minutes" ({SNOOZE_MIN_MINUTES}-{SNOOZE_MAX_MINUTES})')
         minutes = _minutes(options["minutes"])
-    return Command(name, episode_id=episode_id, minutes=minutes, request_id=request_id)
+    when = leg = None
+    if name == MISSED_CRAMP:
+        when = _when(options.get("time"))
+        leg = options.get("leg")
+        if leg is not None and (not isinstance(leg, str) or not _LEG_RE.match(leg)):
+            raise CommandError(f"leg must be a short lowercase leg name such as left, got {_show(leg)}")
+    return Command(name, episode_id=episode_id, minutes=minutes, request_id=request_id, time=when, leg=leg)
+
+
+def _when(value: Any) -> str | None:
+    """A report's time: absent or "now" for now, else ISO 8601 with a UTC offset (returned normalised)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "now"):
+        return None
+    if not isinstance(value, str):
+        raise CommandError(f'time must be "now" or ISO 8601 with an offset, got {_show(value)}')
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CommandError(f"time is not ISO 8601: {_show(value)}") from None
+    if when.tzinfo is None:
+        raise CommandError(f"time needs a UTC offset such as +01:00, got {_show(value)}")
+    return when.isoformat()
 
 
 def _identifier(options: dict[str, Any], key: str) -> str | None:

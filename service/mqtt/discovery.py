@@ -54,9 +54,9 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
 
     Entities: cramp in progress (binary_sensor, one per leg too when two are
     worn), events (event entity), room temperature, last night's cramp count,
-    snoozed-until (sensors), armed (switch), acknowledge, false alarm, snooze and
-    test alert (buttons), snooze for a chosen number of minutes (number), last
-    night's chart (image), sensor problem per leg (binary_sensor), and device
+    snoozed-until, labelled alarms (sensors), armed (switch), acknowledge, false alarm, snooze,
+    test alert and "that was a cramp" (buttons), snooze for a chosen number of minutes (number),
+    last night's chart (image), sensor problem per leg (binary_sensor), and device
     triggers (cramp start, warm compress, stretch prompt) per leg.
 
     Every template gives a value Home Assistant accepts from :data:`OLDEST_HA`
@@ -90,6 +90,9 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
            unit_of_measurement="°C", state_class="measurement", suggested_display_precision=1)
     entity("sensor", "last_night_cramps", "Last night's cramps", state_topic=topics.state,
            value_template="{{ value_json.last_night_cramps }}", state_class="measurement", icon="mdi:counter")
+    entity("sensor", "labelled_alarms", "Labelled alarms", state_topic=topics.state,
+           value_template="{{ value_json.labels.labelled_alarms if value_json.get('labels') else None }}",
+           state_class="measurement", icon="mdi:tag-check", entity_category="diagnostic")
     snoozing = {"topic": topics.state, "value_template": "{{ 'online' if value_json.snoozed_until else 'offline' }}",
                 "payload_available": ONLINE, "payload_not_available": OFFLINE}
     entity("sensor", "snoozed_until", "Snoozed until", state_topic=topics.state, device_class="timestamp",
@@ -109,6 +112,7 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
         ("false_alarm", "False alarm", "mdi:close-circle", "PRESS"),
         ("snooze", f"Snooze {SNOOZE_BUTTON_MINUTES} min", "mdi:alarm-snooze", str(SNOOZE_BUTTON_MINUTES)),
         ("test_alert", "Test alert", "mdi:bell-check", "PRESS"),
+        ("missed_cramp", "That was a cramp", "mdi:alert-plus", "PRESS"),
     ):
         entity("button", object_id, name, command_topic=topics.command_named(object_id), payload_press=press,
                icon=icon)

@@ -216,6 +216,7 @@ class ServiceState:
     last_night_cramps: int | None = None
     time: str | None = None
     simulated: bool = False  # emulated sensor and room (device.simulated): "simulated": true in the payload
+    labels: Mapping[str, int] | None = None  # the kept snippets by label (service.learning.summary.tally)
 
 
 def state(topics: Topics, st: ServiceState) -> Message:
@@ -235,6 +236,8 @@ def state(topics: Topics, st: ServiceState) -> Message:
     }
     if st.simulated:
         payload["simulated"] = True
+    if st.labels is not None:
+        payload["labels"] = dict(st.labels)
     return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)
 
 

@@ -182,6 +182,52 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
         client.loop_stop()
 
 
+def report_missed_cramp(config, when: str | None = None, leg: str | None = None,
+                        timeout: float = 5.0) -> tuple[bool, str]:
+    """Tell the running service "that was a cramp" over MQTT and wait for its ``missed_cramp`` event.
+
+    ``when``: ISO 8601 with an offset (None: now); ``leg``: None for the first leg.  Returns (ok, message).
+    """
+    topics = msgs.Topics.from_config(config)
+    client, problem = _connect_blocking(config, f"{config.client_id}-label-{uuid.uuid4().hex[:8]}", timeout)
+    if client is None:
+        return False, problem
+    request_id = uuid.uuid4().hex
+    answer: list[dict] = []
+    subscribed = threading.Event()
+    answered = threading.Event()
+
+    def on_subscribe(c, ud, mid, reason_codes, props):
+        subscribed.set()
+
+    def on_message(c, ud, message):
+        try:
+            data = json.loads(message.payload)
+        except ValueError:
+            return
+        if isinstance(data, dict) and data.get("type") == cmds.MISSED_CRAMP and data.get("request_id") == request_id:
+            answer.append(data)
+            answered.set()
+
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.loop_start()
+    try:
+        client.subscribe([(topics.event, 1)])
+        if not subscribed.wait(timeout):
+            return False, "the broker did not confirm the subscription"
+        body = {"request_id": request_id, **({"time": when} if when else {}), **({"leg": leg} if leg else {})}
+        client.publish(topics.command_named(cmds.MISSED_CRAMP), json.dumps(body).encode(), qos=1)
+        if answered.wait(timeout):
+            data = answer[0]
+            return True, f"missed cramp recorded at {data.get('time')} on the {data.get('leg')} leg"
+        return False, (f"no nightcramp service answered on {topics.base} within {timeout:g} s; is `nightcramp run` "
+                       f"running with device.id {config.device.id!r}?")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def _retained_topics(topics: Topics, legs: Sequence[str]) -> list[str]:
     """Every retained topic the service sets for these legs (besides discovery and the dated logs)."""
     return [topics.status, topics.state, topics.temperature, topics.log_latest, topics.chart,

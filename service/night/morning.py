@@ -70,6 +70,7 @@ class MorningLog:
     summary: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     stored: dict[str, Any] | None = None  # the night's summary row, once retention removed the per-minute detail
+    learning: list[str] = field(default_factory=list)  # labels and tuning (service.learning.summary)
 
     # ------------------------------------------------------------ derived numbers
 
@@ -123,6 +124,7 @@ class MorningLog:
                       "duration_s": round_or_none(s.duration_s, 1), "reason": s.reason} for s in self.spans],
             "summary": " ".join(self.summary),
             "hints": list(self.hints),
+            "learning": list(self.learning),
         }
 
     def _episode_dict(self, ep: Episode) -> dict[str, Any]:
@@ -210,6 +212,10 @@ class MorningLog:
             lines += ["", "Hints:"]
             for h in self.hints:
                 lines += wrap(h, initial_indent="  - ", subsequent_indent="    ")
+        if self.learning:
+            lines += ["", "Labels and tuning:"]
+            for h in self.learning:
+                lines += wrap(h, initial_indent="  ", subsequent_indent="  ")
         return "\n".join(lines) + "\n"
 
     def to_markdown(self, chart_name: str | None = None) -> str:
@@ -232,6 +238,8 @@ class MorningLog:
             lines += ["## Not recorded", ""] + [f"- {line}" for line in self._span_lines()] + [""]
         if self.hints:
             lines += ["## Hints", ""] + [f"- {h}" for h in self.hints] + [""]
+        if self.learning:
+            lines += ["## Labels and tuning", ""] + [f"- {h}" for h in self.learning] + [""]
         return "\n".join(lines)
 
 

@@ -31,7 +31,26 @@ def build_morning_log(store: NightStore, night_date: date, config, now: datetime
     """Read one night from ``store`` and build its log (``config`` is the service :class:`Config`)."""
     record = store.night(night_date)
     previous = [store.night(night_date - timedelta(days=d)) for d in range(1, PREVIOUS_NIGHTS + 1)]
-    return morning_log(record, previous, store.window.tz, config, now or datetime.now(timezone.utc))
+    mlog = morning_log(record, previous, store.window.tz, config, now or datetime.now(timezone.utc))
+    mlog.learning = _learning(config)
+    return mlog
+
+
+def _learning(config) -> list[str]:
+    """The labels tally and the tuning in effect (docs/learning.md); nothing when neither exists."""
+    from service.learning.active import status
+    from service.learning.snippets import SnippetStore
+    from service.learning.summary import learning_lines, read_estimate, tally
+
+    try:
+        counts = tally(SnippetStore(config.state_dir).list())
+        tuning = status(config)
+        if not counts["snippets"] and not tuning:
+            return []
+        return learning_lines(counts, read_estimate(config.state_dir), tuning)
+    except OSError as exc:
+        log.warning("labels for the morning log: %s", exc)
+        return []
 
 
 def write_outputs(mlog: MorningLog, state_dir: str | os.PathLike, isolate_chart: bool = False) -> tuple[Path, Path]:

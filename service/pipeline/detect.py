@@ -118,7 +118,8 @@ class Preset:
     movement; ``alert_after_s``: sustained activity needed before an alert;
     ``max_still_s``: longest still gap tolerated inside a candidate;
     ``min_active_frac``: share of active windows over the last ``alert_after_s``;
-    ``end_quiet_s``: quiet that ends an episode.
+    ``end_quiet_s``: quiet that ends an episode; ``turned_extra_s``: how much longer a leg that
+    turned more than ``TURNED_DEG`` must keep moving.
     """
 
     on_abs_g: float
@@ -129,6 +130,7 @@ class Preset:
     max_still_s: float
     min_active_frac: float
     end_quiet_s: float
+    turned_extra_s: float = TURNED_EXTRA_S
 
 
 PRESETS: dict[str, Preset] = {
@@ -186,12 +188,13 @@ class _Windows:
 class CrampDetector:
     """Streaming detector for one leg.  Feed it batches of samples in time order."""
 
-    def __init__(self, sensitivity: str = "normal", leg: str = "leg"):
+    def __init__(self, sensitivity: str = "normal", leg: str = "leg", preset: Preset | None = None):
+        """``preset``: thresholds to use instead of the named preset's (a per-sleeper tuning)."""
         if sensitivity not in PRESETS:
             raise ValueError(f"sensitivity must be one of {', '.join(PRESETS)}, got {sensitivity!r}")
         self.sensitivity = sensitivity
         self.leg = leg
-        self.preset = PRESETS[sensitivity]
+        self.preset = PRESETS[sensitivity] if preset is None else preset
         self.reset()
 
     # ------------------------------------------------------------ public API
@@ -470,7 +473,7 @@ class CrampDetector:
             and t_end - self._onset >= p.alert_after_s
             and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
             and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
-            and (t_end - self._onset >= p.alert_after_s + TURNED_EXTRA_S
+            and (t_end - self._onset >= p.alert_after_s + p.turned_extra_s
                  or self._angle(win.mean[i]) < TURNED_DEG)
         ):
             if self._walking(t_end):

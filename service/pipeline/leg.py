@@ -19,6 +19,7 @@ from service.config import DetectionConfig, PromptsConfig
 from service.events import Event
 from service.pipeline.alerts import AlertPolicy
 from service.pipeline.detect import CrampDetector
+from service.pipeline.tuning import make_detector
 from service.pipeline.movement import MinuteSummary, MovementSummarizer
 
 MOVEMENT_BATCH_S = 30.0
@@ -86,7 +87,7 @@ class LegPipeline:
 
     def __init__(self, name: str, detection: DetectionConfig, prompts: PromptsConfig):
         self.name = name
-        self.detector = CrampDetector(detection.sensitivity, name)
+        self.detector: CrampDetector = make_detector(detection, name)
         self.policy = AlertPolicy(prompts, name)
         self.movement = MovementSummarizer(name)
         self.sensor_ok = True

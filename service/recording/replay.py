@@ -28,8 +28,8 @@ from typing import Iterator
 import numpy as np
 
 from service.pipeline.alerts import AlertPolicy
-from service.config import PromptsConfig
-from service.pipeline.detect import CrampDetector
+from service.config import DetectionConfig, PromptsConfig
+from service.pipeline.tuning import make_detector
 from service.events import Event
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def night_spans(start_wall: datetime, duration_s: float, window) -> list[tuple[f
 
 
 def replay_events(t: np.ndarray, accel: np.ndarray, *, sensitivity: str = "normal",
-                  prompts: PromptsConfig | None = None, leg: str = "leg",
+                  prompts: PromptsConfig | None = None, leg: str = "leg", detection: DetectionConfig | None = None,
                   temp_t: np.ndarray | None = None, temp_c: np.ndarray | None = None,
                   spans: list[tuple[float, float]] | None = None,
                   chunk_s: float = CHUNK_S) -> Iterator[Event]:
@@ -63,9 +63,10 @@ def replay_events(t: np.ndarray, accel: np.ndarray, *, sensitivity: str = "norma
     ``spans``: the parts of the recording (seconds) inside the night window;
     None means all of it.  Each span starts the detector afresh, as the service
     does when a night begins, and an episode open when a span ends is ended.
+    ``detection``: the whole ``[detection]`` table (its knobs too); it overrides ``sensitivity``.
     """
     prompts = prompts or PromptsConfig()
-    detector = CrampDetector(sensitivity, leg)
+    detector = make_detector(detection or DetectionConfig(sensitivity=sensitivity), leg)
     policy = AlertPolicy(prompts, leg)
     temp_t = np.empty(0) if temp_t is None else np.asarray(temp_t)
     temp_c = np.empty(0) if temp_c is None else np.asarray(temp_c)
@@ -108,7 +109,7 @@ def replay_recording(rec, config, night_window: bool = True) -> Iterator[Event]:
         window = NightWindow.from_config(config.night)
         spans = night_spans(rec.start_wall, float(rec.t[-1]) + 1.0 if len(rec) else 0.0, window)
         log.info("night window %s covers %.0f s of the recording", window, sum(hi - lo for lo, hi in spans))
-    return replay_events(rec.t, rec.accel, sensitivity=config.detection.sensitivity, prompts=config.prompts,
+    return replay_events(rec.t, rec.accel, detection=config.detection, prompts=config.prompts,
                          leg=config.accelerometer.sensors[0].name, temp_t=rec.temp_t, temp_c=rec.temp_c,
                          spans=spans)
 

@@ -1,0 +1,281 @@
+"""``nightcramp tune``: choose per-sleeper ``[detection]`` knobs from labelled snippets and recordings.
+
+Every case (a labelled snippet, a labelled recording, a reference cramp) is replayed with
+:func:`service.recording.replay.replay_recording`, the code ``nightcramp replay`` and so the
+service run, under the current settings and each candidate of a small grid
+(:func:`candidates`).  Scoring follows docs/signals.md: an alert from 2 s before a cramp's onset
+to 5 s after its end catches it (later ones are repeats); any other alert is a false alarm.
+
+A candidate is **refused** when it misses a confirmed cramp (a snippet labelled ``cramp`` or an
+episode of a labelled recording) that the current settings catch, or catches fewer reference
+cramps (:mod:`service.learning.reference`) than the current settings do.  Among the others the
+one with the fewest false alarms wins; ties go to more missed cramps caught, then the lower
+median latency, then the smallest change.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from firmware.errors import RecordingError
+from service import config as cfg
+from service import events as ev
+from service.learning.reference import reference_cramps, still_background
+from service.learning.snippets import SnippetStore, cramp_episodes
+from service.pipeline.tuning import KNOBS, knob_values
+from service.recording.format import Recording, labels_path, read_labels, read_recording
+from service.recording.replay import replay_recording
+
+log = logging.getLogger(__name__)
+
+EARLY_S = 2.0
+LATE_S = 5.0
+
+
+@dataclass
+class Case:
+    """One thing to replay: samples, the cramps in it (seconds) and what kind of evidence it is.
+
+    ``kind``: ``confirmed`` (cramps the sleeper confirmed, or a labelled recording), ``false_alarm``
+    (a snippet labelled so: cramp-free), ``missed`` (a missed-cramp report) or ``reference``.
+    """
+
+    name: str
+    rec: Recording
+    cramps: list[tuple[float, float]]
+    kind: str
+
+
+@dataclass
+class Score:
+    """What one setting did on all cases."""
+
+    false_alarms: int = 0
+    confirmed: list[bool] = field(default_factory=list)  # per confirmed cramp: caught?
+    missed: list[bool] = field(default_factory=list)
+    reference: list[bool] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # confirmed and missed cramps caught, s
+    reference_latencies: list[float] = field(default_factory=list)
+
+    @property
+    def median_latency(self) -> float | None:
+        return statistics.median(self.latencies) if self.latencies else None
+
+    @property
+    def reference_median_latency(self) -> float | None:
+        return statistics.median(self.reference_latencies) if self.reference_latencies else None
+
+
+@dataclass
+class Outcome:
+    detection: cfg.DetectionConfig
+    score: Score
+    refused: str = ""  # why, or "" when allowed
+
+
+@dataclass
+class TuneResult:
+    current: Outcome
+    chosen: Outcome
+    outcomes: list[Outcome]
+    cases: list[Case]
+
+    @property
+    def improved(self) -> bool:
+        return self.chosen.detection != self.current.detection
+
+
+# ---------------------------------------------------------------- cases
+
+
+def snippet_cases(state_dir) -> list[Case]:
+    """The labelled snippets of the state directory."""
+    cases = []
+    for s in SnippetStore(state_dir).iter_labelled():
+        try:
+            rec = read_recording(s.path)
+        except RecordingError as exc:
+            log.warning("%s", exc)
+            continue
+        kind = {"cramp": "confirmed", "false_alarm": "false_alarm", "missed_cramp": "missed"}[s.label]
+        cases.append(Case(f"snippet {s.name}", rec, cramp_episodes(s.label, s.doc), kind))
+    return cases
+
+
+def recording_cases(dirs: Iterable[str | Path]) -> list[Case]:
+    """Recordings with ``NAME.labels.json`` beside them in ``dirs`` (their episodes are cramps)."""
+    cases = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise RecordingError(f"{d}: not a directory")
+        for path in sorted([*d.glob("*.csv"), *d.glob("*.csv.gz")]):
+            lp = labels_path(path)
+            if not lp.exists():
+                continue
+            labels = read_labels(lp)
+            cases.append(Case(f"recording {path.name}", read_recording(path), list(labels.episodes), "confirmed"))
+    return cases
+
+
+def reference_cases(cases: list[Case]) -> list[Case]:
+    """Reference cramps in the postures and noise of the cases' recordings."""
+    backgrounds = [bg for c in cases if (bg := still_background(c.name, c.rec.t, c.rec.accel)) is not None]
+    out = []
+    for name, t, accel, labels in reference_cramps(backgrounds):
+        rec = Recording(t=np.round(t, 4), accel=np.round(accel, 5), temp_t=np.empty(0), temp_c=np.empty(0))
+        out.append(Case(name, rec, labels, "reference"))
+    return out
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def alert_times(case: Case, config: cfg.Config) -> list[float]:
+    """The ``cramp_start`` times the service's code raises on this case under ``config``'s ``[detection]``.
+
+    Everything else is at its default, exactly as ``nightcramp replay --config FRAGMENT`` reads
+    the fragment :func:`fragment` writes (a recording that names its start is cut to the default
+    night window; snippets name none, so all of them counts).
+    """
+    only = cfg.Config(detection=config.detection)
+    return [e.t for e in replay_recording(case.rec, only, night_window=True) if e.type == ev.CRAMP_START]
+
+
+def score(cases: list[Case], config: cfg.Config) -> Score:
+    sc = Score()
+    for case in cases:
+        alerts = alert_times(case, config)
+        used = set()
+        for onset, end in case.cramps:
+            hit = next((a for a in alerts if onset - EARLY_S <= a <= end + LATE_S), None)
+            for a in alerts:
+                if onset - EARLY_S <= a <= end + LATE_S:
+                    used.add(a)
+            caught = hit is not None
+            if case.kind == "reference":
+                sc.reference.append(caught)
+                if caught:
+                    sc.reference_latencies.append(hit - onset)
+            else:
+                (sc.confirmed if case.kind == "confirmed" else sc.missed).append(caught)
+                if caught and case.kind == "confirmed":
+                    sc.latencies.append(hit - onset)
+        if case.kind != "reference":
+            sc.false_alarms += sum(1 for a in alerts if a not in used)
+    return sc
+
+
+def candidates(base: cfg.DetectionConfig) -> list[cfg.DetectionConfig]:
+    """The grid: longer confirmation, more time for a turning leg, a higher active share."""
+    now = knob_values(base)
+    confirm = sorted({now["confirm_s"], *(min(30.0, now["confirm_s"] + d) for d in (1.0, 2.0, 4.0, 7.0))})
+    turn = sorted({now["turn_confirm_s"],
+                   *(v for v in (7.0, 10.0, 13.0, 16.0, 20.0, 35.0, 50.0) if v > now["turn_confirm_s"])})
+    share = sorted({now["active_share"], *(v for v in (0.85, 0.9) if v > now["active_share"])})
+    out = []
+    for c in confirm:
+        for tu in turn:
+            for sh in share:
+                out.append(replace(base, confirm_s=c, turn_confirm_s=tu, active_share=sh))
+    return out
+
+
+def _change(detection: cfg.DetectionConfig, base: cfg.DetectionConfig) -> float:
+    a, b = knob_values(detection), knob_values(base)
+    return (abs(a["confirm_s"] - b["confirm_s"]) / 2.0 + abs(a["turn_confirm_s"] - b["turn_confirm_s"]) / 10.0
+            + abs(a["active_share"] - b["active_share"]) / 0.05)
+
+
+def tune(config: cfg.Config, cases: list[Case]) -> TuneResult:
+    """Evaluate the current settings and every candidate on ``cases`` plus reference cramps."""
+    cases = cases + reference_cases(cases)
+    current = Outcome(config.detection, score(cases, config))
+    outcomes = []
+    for det in candidates(config.detection):
+        sc = score(cases, replace(config, detection=det))
+        why = ""
+        lost = sum(1 for was, now in zip(current.score.confirmed, sc.confirmed) if was and not now)
+        if lost:
+            why = f"loses {lost} confirmed cramp{'s' if lost > 1 else ''}"
+        elif sum(sc.reference) < sum(current.score.reference):
+            why = f"catches {sum(sc.reference)} of {len(sc.reference)} reference cramps (untuned: {sum(current.score.reference)})"
+        outcomes.append(Outcome(det, sc, why))
+    allowed = [o for o in outcomes if not o.refused]
+
+    def key(o: Outcome):
+        lat = o.score.median_latency if o.score.median_latency is not None else (o.score.reference_median_latency or 0.0)
+        return (o.score.false_alarms, -sum(o.score.missed), round(lat, 1), _change(o.detection, config.detection))
+
+    chosen = current
+    if allowed:
+        best = min(allowed, key=key)
+        if key(best)[:2] < key(current)[:2]:
+            chosen = best
+    return TuneResult(current, chosen, outcomes, cases)
+
+
+# ---------------------------------------------------------------- output
+
+
+def _frac(flags: list[bool]) -> str:
+    return f"{sum(flags)}/{len(flags)}" if flags else "-"
+
+
+def _lat(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f} s"
+
+
+def table(result: TuneResult) -> str:
+    """The before/after table, with the safety checks and how many candidates were refused."""
+    cur, new = result.current, result.chosen
+    kinds = {k: sum(1 for c in result.cases if c.kind == k) for k in ("confirmed", "false_alarm", "missed", "reference")}
+    rows = [("", "current", "tuned"),
+            ("settings", _knobs(cur.detection), _knobs(new.detection)),
+            ("false alarms", str(cur.score.false_alarms), str(new.score.false_alarms)),
+            ("confirmed cramps kept", _frac(cur.score.confirmed), _frac(new.score.confirmed)),
+            ("missed cramps caught", _frac(cur.score.missed), _frac(new.score.missed)),
+            ("median latency", _lat(cur.score.median_latency), _lat(new.score.median_latency)),
+            ("reference cramps caught", _frac(cur.score.reference), _frac(new.score.reference)),
+            ("reference median latency", _lat(cur.score.reference_median_latency),
+             _lat(new.score.reference_median_latency))]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"cases: {kinds['confirmed']} with confirmed cramps, {kinds['false_alarm']} false alarms, "
+             f"{kinds['missed']} missed-cramp reports, {kinds['reference']} reference cramps", ""]
+    lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    refused = [o for o in result.outcomes if o.refused]
+    lost = sum(1 for o in refused if o.refused.startswith("loses"))
+    lines += ["", f"{len(result.outcomes)} candidates tried, {len(refused)} refused ({lost} lost a confirmed cramp, "
+                  f"{len(refused) - lost} caught fewer reference cramps than the untuned settings)"]
+    if not result.improved:
+        lines.append("no allowed candidate has fewer false alarms or catches more missed cramps: keep the current settings")
+    return "\n".join(lines) + "\n"
+
+
+def _knobs(d: cfg.DetectionConfig) -> str:
+    v = knob_values(d)
+    return f"{d.sensitivity} {v['confirm_s']:g}/{v['turn_confirm_s']:g}/{v['active_share']:g}"
+
+
+def fragment(result: TuneResult, when: datetime | None = None) -> str:
+    """The chosen settings as a ``[detection]`` table that ``--config`` accepts."""
+    d = result.chosen.detection
+    when = when or datetime.now(timezone.utc)
+    sc, cur = result.chosen.score, result.current.score
+    lines = [f"# nightcramp tune {when.isoformat(timespec='seconds')}: false alarms {cur.false_alarms} -> "
+             f"{sc.false_alarms}, confirmed cramps {_frac(sc.confirmed)}, missed caught {_frac(sc.missed)}, "
+             f"reference cramps {_frac(sc.reference)}",
+             "# `nightcramp replay --config THIS_FILE REC` replays with exactly these settings;",
+             "# `nightcramp tune --apply` installs it for the service, `--revert` goes back.",
+             "[detection]", f'sensitivity = "{d.sensitivity}"']
+    values = knob_values(d)
+    for k in KNOBS:
+        lines.append(f"{k} = {values[k]:g}" if values[k] != int(values[k]) else f"{k} = {values[k]:.1f}")
+    return "\n".join(lines) + "\n"

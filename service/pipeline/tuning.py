@@ -1,0 +1,48 @@
+"""Per-sleeper detection settings: the ``[detection]`` knobs laid over a sensitivity preset.
+
+``nightcramp tune`` (docs/learning.md) chooses the knobs from this sleeper's labelled alarms; the
+service, ``nightcramp replay`` and the tuner all build the detector's thresholds with
+:func:`preset_for`, so a tuning behaves the same wherever it runs.  Pure.
+
+The knobs and the physics behind them:
+
+- ``confirm_s`` (the preset's ``alert_after_s``): how long movement must last before it
+  alerts.  A sleeper whose restless bouts outlast the default keeps alerting on them.
+- ``turn_confirm_s`` (``turned_extra_s``): a leg that turned more than 45 degrees from its
+  posture is rolling over, not held in a cramp's modest tilt; a sleeper who turns slowly and for
+  long can be given more time here without delaying cramps that keep the leg's posture.
+- ``active_share`` (``min_active_frac``): a cramp keeps the leg moving nearly all the time;
+  restlessness comes in bursts with pauses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from service.config import DetectionConfig
+from service.pipeline.detect import PRESETS, CrampDetector, Preset
+
+KNOBS = ("confirm_s", "turn_confirm_s", "active_share")
+_PRESET_FIELD = {"confirm_s": "alert_after_s", "turn_confirm_s": "turned_extra_s", "active_share": "min_active_frac"}
+
+
+def preset_for(detection: DetectionConfig) -> Preset:
+    """The detector's thresholds for ``detection``: its preset with the knobs that are set."""
+    base = PRESETS[detection.sensitivity]
+    changes = {_PRESET_FIELD[k]: float(getattr(detection, k)) for k in KNOBS if getattr(detection, k) is not None}
+    return replace(base, **changes) if changes else base
+
+
+def knob_values(detection: DetectionConfig) -> dict[str, float]:
+    """Every knob's value in effect (set or from the preset), for tables and logs."""
+    p = preset_for(detection)
+    return {k: float(getattr(p, _PRESET_FIELD[k])) for k in KNOBS}
+
+
+def is_tuned(detection: DetectionConfig) -> bool:
+    return any(getattr(detection, k) is not None for k in KNOBS)
+
+
+def make_detector(detection: DetectionConfig, leg: str = "leg") -> CrampDetector:
+    """The detector the service runs for ``detection`` on one leg."""
+    return CrampDetector(detection.sensitivity, leg, preset=preset_for(detection))
