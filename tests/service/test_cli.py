@@ -117,7 +117,7 @@ def test_every_option_says_what_it_does_and_its_default():
         assert "default" in action.help, f"{where}: help does not give the default"
         if isinstance(action, argparse._StoreTrueAction):
             assert "default: off" in action.help, where
-        elif action.default is not None:
+        elif action.default not in (None, argparse.SUPPRESS):
             assert f"default: {action.default}" in action.help, f"{where}: default {action.default!r} not in help"
 
 
