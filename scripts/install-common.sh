@@ -10,7 +10,11 @@
 #                 (user, packages, systemctl, raspi-config, ownership) are only printed
 #   NIGHTCRAMP_INSTALL_DRYRUN=1
 #                 change nothing at all: print each command that would change the system
-#   PURGE=1       (uninstall) also remove configuration, state and the user
+#   PURGE=1       (uninstall) also remove configuration, state, the user and the groups it created
+#   SIMULATED=1   (install) a new configuration gets [device] simulated = true: the try-it mode,
+#                 an emulated sensor and room, for a machine without the sensor (docs/install.md)
+#   DEVDIR        where the device nodes are (default /dev): no $DEVDIR/i2c-* means no sensor can
+#                 be read yet, and the service is only started when the configuration is simulated
 #
 # Output: the commands that change something, one per line starting with "+ ",
 # go to stdout; explanations go to stderr.
@@ -25,6 +29,8 @@ UNITDIR=${UNITDIR:-/etc/systemd/system}
 PYTHON=${PYTHON:-python3}
 DESTDIR=${DESTDIR:-}
 DRYRUN=${NIGHTCRAMP_INSTALL_DRYRUN:-0}
+SIMULATED=${SIMULATED:-0}
+DEVDIR=${DEVDIR:-/dev}
 SERVICE_USER=nightcramp
 UNIT=nightcramp.service
 VENV=$PREFIX/venv
@@ -37,7 +43,7 @@ show() {
     out="+"
     for arg in "$@"; do
         case "$arg" in
-            ">") ;;
+            ">" | ">>") ;;
             "" | *[!A-Za-z0-9_./:=@%+,-]*) arg="'$(printf '%s' "$arg" | sed "s/'/'\\\\''/g")'" ;;
         esac
         out="$out $arg"

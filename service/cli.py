@@ -105,65 +105,82 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nightcramp {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (-vv: also libraries)")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug logging; -vv also logs the libraries (default: 0, info only)")
     common.add_argument("--config", metavar="FILE", help="configuration file (default: $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", parents=[common], help="run the service")
-    p.add_argument("--simulate", action="store_true", help="use emulated hardware driven by the night simulator")
-    p.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
+    p.add_argument("--simulate", action="store_true",
+                   help="use emulated hardware driven by the night simulator, starting now, with a record of its "
+                        "own in <state_dir>/simulated (default: off; or set device.simulated = true)")
+    p.add_argument("--seed", type=int, default=None, help="simulator seed, to replay a night (default: random)")
     p.add_argument("--cramps", type=_non_negative_int, default=None, help="cramps in the simulated night (default: 2)")
-    p.add_argument("--speed", type=_positive_up_to(MAX_SPEED, "x"), default=1.0, help="run simulated time X times faster")
+    p.add_argument("--speed", type=_positive_up_to(MAX_SPEED, "x"), default=1.0, metavar="X",
+                   help="run simulated time X times faster than real time (default: 1.0)")
     p.add_argument("--duration", type=_positive_up_to(MAX_RUN_S, " s"), default=None, metavar="S",
-                   help="stop after S seconds of (simulated) time")
+                   help="stop after S seconds of (simulated) time (default: run until stopped, or the simulated "
+                        "night's end)")
 
     p = sub.add_parser("demo", parents=[common], help="a simulated night end to end in about a minute")
-    p.add_argument("--seed", type=int, default=7, help="simulator seed")
-    p.add_argument("--cramps", type=_non_negative_int, default=2, help="cramps in the night")
-    p.add_argument("--seconds", type=_positive_up_to(MAX_DEMO_S, " s"), default=60.0, help="real seconds the night takes")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed (default: 7)")
+    p.add_argument("--cramps", type=_non_negative_int, default=2, help="cramps in the night (default: 2)")
+    p.add_argument("--seconds", type=_positive_up_to(MAX_DEMO_S, " s"), default=60.0, metavar="S",
+                   help="real seconds the simulated night plays in (default: 60.0); the morning log and chart "
+                        "take about 10 s more, and each cramp alert plays its prompts in real time")
 
     p = sub.add_parser("simulate", parents=[common], help="write a simulated night as a recording")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write (.csv or .csv.gz)")
-    p.add_argument("--hours", type=_positive_float, default=8.0)
-    p.add_argument("--cramps", type=_non_negative_int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rate", type=_positive_float, default=50.0, metavar="HZ", help="sample rate, 20-200 Hz")
-    p.add_argument("--sensor", default="mpu6050", metavar="NAME", help="mpu6050, adxl345 or lis3dh")
-    p.add_argument("--sleeper", default="normal", help="sleeper type: calm, normal, restless, plm, walker")
+    p.add_argument("--hours", type=_positive_float, default=8.0, help="length of the night in hours (default: 8.0)")
+    p.add_argument("--cramps", type=_non_negative_int, default=2, help="cramps in the night (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="simulator seed: the same seed writes the same night (default: 0)")
+    p.add_argument("--rate", type=_positive_float, default=50.0, metavar="HZ", help="sample rate, 20-200 Hz (default: 50.0)")
+    p.add_argument("--sensor", default="mpu6050", metavar="NAME",
+                   help="chip whose output format to write: mpu6050, adxl345 or lis3dh (default: mpu6050)")
+    p.add_argument("--sleeper", default="normal",
+                   help="sleeper type: calm, normal, restless, plm, walker (default: normal)")
 
     p = sub.add_parser("replay", parents=[common], help="run the detector on a recording; JSON lines on stdout")
-    p.add_argument("file", metavar="FILE", help="recording (.csv or .csv.gz)")
+    p.add_argument("file", metavar="FILE", help="recording to run the detector on (.csv or .csv.gz)")
 
     p = sub.add_parser("record", parents=[common], help="record the sensor into the recording format")
-    p.add_argument("-o", "--output", required=True, metavar="FILE")
-    p.add_argument("--seconds", type=_positive_up_to(MAX_RECORD_S, " s"), default=60.0)
-    p.add_argument("--simulate", action="store_true", help="record from emulated hardware")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="recording to write (.csv, or .csv.gz compressed); required")
+    p.add_argument("--seconds", type=_positive_up_to(MAX_RECORD_S, " s"), default=60.0, metavar="S",
+                   help="how long to record, in seconds (default: 60.0)")
+    p.add_argument("--simulate", action="store_true", help="record from emulated hardware (default: off)")
 
     p = sub.add_parser("log", parents=[common], help="show the morning log of a night")
     p.add_argument("--date", metavar="D", help="night to show, by the date it started (YYYY-MM-DD); default: last night")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="text for a terminal, json for scripts, markdown for notes (default: text)")
 
     p = sub.add_parser("history", parents=[common], help="trend over past nights")
-    p.add_argument("--days", type=_int_between(1, MAX_HISTORY_DAYS), default=30)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--days", type=_int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
+                   help="how many nights back to look, ending with last night (default: 30)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: a table and a chart (PNG in the state directory); json: the numbers only, "
+                        "no chart (default: text)")
 
     p = sub.add_parser("doctor", parents=[common], help="check the set-up and say how to fix it")
-    p.add_argument("--simulate", action="store_true", help="check against emulated hardware")
+    p.add_argument("--simulate", action="store_true", help="check against emulated hardware (default: off)")
 
     sub.add_parser("test-alert", parents=[common], help="send a test alert through the configured broker")
 
     p = sub.add_parser("forget", parents=[common],
                        help="remove this device from Home Assistant and clear its retained MQTT topics")
-    p.add_argument("--force", action="store_true", help="even while the service says it is online")
+    p.add_argument("--force", action="store_true", help="even while the service says it is online (default: off)")
 
     p = sub.add_parser("config", parents=[common], help="example configuration, or check one")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")
     csub.add_parser("example", help="print a fully commented example configuration")
     c = csub.add_parser("check", help="validate a configuration file")
-    c.add_argument("file", nargs="?", metavar="FILE")
-    c.add_argument("-v", "--verbose", action="count", default=0)
+    c.add_argument("file", nargs="?", metavar="FILE",
+                   help="configuration to check (default: --config, $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
+    c.add_argument("-v", "--verbose", action="count", default=0, help="debug logging (default: 0, info only)")
     c.add_argument("-q", "--quiet", action="store_true",
-                   help="print only problems, not the effective configuration (the unit's ExecReload uses it)")
+                   help="print only problems, not the effective configuration (the unit's ExecReload uses it; "
+                        "default: off)")
 
     from service.learning.cli import add_parsers
 
@@ -223,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except NightcrampError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except PermissionError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nightcramp {args.command}: {where}permission denied: run with sudo or join the nightcramp group "
+              "(sudo adduser $USER nightcramp, then log in again)", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

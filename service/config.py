@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from firmware.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/nightcramp/config.toml")
+SERVICE_STATE_DIR = Path("/var/lib/nightcramp")  # the unit's StateDirectory=nightcramp
 CONFIG_ENV = "NIGHTCRAMP_CONFIG"
+SIMULATED_SUBDIR = "simulated"
 
 ACCEL_CHIPS = ("auto", "mpu6050", "adxl345", "lis3dh")
 TEMP_SENSORS = ("auto", "bme280", "sht3x", "tmp102", "ds18b20", "none")
@@ -46,6 +48,7 @@ _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 class DeviceConfig:
     id: str = "nightcramp"
     name: str = "nightcramp"
+    simulated: bool = False  # the try-it mode: emulated sensor and room, a record of its own
 
 
 @dataclass(frozen=True)
@@ -203,15 +206,30 @@ class Config:
         return self.mqtt.client_id or f"nightcramp-{self.device.id}"
 
     @property
-    def state_dir(self) -> Path:
+    def base_state_dir(self) -> Path:
+        """``storage.state_dir``, else $STATE_DIRECTORY (systemd), else /var/lib/nightcramp (as root, or when
+        this is /etc/nightcramp/config.toml), else ~/.local/state/nightcramp."""
         if self.storage.state_dir:
             return Path(self.storage.state_dir)
         env = os.environ.get("STATE_DIRECTORY")
         if env:
             return Path(env.split(":")[0])
-        if os.geteuid() == 0:
-            return Path("/var/lib/nightcramp")
+        if os.geteuid() == 0 or self.source == str(DEFAULT_CONFIG_PATH):
+            # The installed service's configuration read by someone else (`nightcramp log` as a member of
+            # the nightcramp group): its record is the service's, not one in that user's home.
+            return SERVICE_STATE_DIR
         return Path.home() / ".local" / "state" / "nightcramp"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where this run's night record, outbox and morning logs live.
+
+        Simulated nights (``device.simulated``, ``run --simulate``) go to a
+        ``simulated`` directory inside it, so they never mix with real nights.
+        """
+        if self.device.simulated:
+            return self.base_state_dir / SIMULATED_SUBDIR
+        return self.base_state_dir
 
     def mqtt_password(self) -> str:
         """The broker password, read from ``password_file`` when given (never logged)."""
@@ -345,6 +363,11 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "id": (_string(32, _ID_RE, "must be lowercase letters, digits, '-' or '_' (max 32)"), '"nightcramp"',
                "Unique per bed: used in MQTT topics and Home Assistant ids. Lowercase letters, digits, - and _."),
         "name": (_string(64), '"nightcramp"', "Name shown in Home Assistant."),
+        "simulated": (_boolean, "false",
+                      "Try it without the sensor: true runs the service on an emulated sensor and room, driven by "
+                      "the night simulator in real time, starting now. Everything it sends is marked simulated "
+                      "(Home Assistant shows \"(simulated)\" after the device name); its nights are kept in "
+                      "<state_dir>/simulated, apart from real ones. Set false once the sensor is wired."),
     },
     "accelerometer": {
         "i2c_bus": (_int_range(0, 99), "1", "I2C bus number: 1 is GPIO2 (SDA) / GPIO3 (SCL) on every Pi since the B+."),
@@ -416,7 +439,9 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "outbox_max_events": (_int_range(100, 1_000_000), "10000", "Undelivered events kept at most; the oldest updates go first."),
     },
     "storage": {
-        "state_dir": (_path, '""', "Where the night record, outbox and morning logs live; empty: $STATE_DIRECTORY or /var/lib/nightcramp."),
+        "state_dir": (_path, '""', "Where the night record, outbox and morning logs live. Empty: $STATE_DIRECTORY "
+                      "(/var/lib/nightcramp under systemd), else /var/lib/nightcramp as root or when read from "
+                      "/etc/nightcramp/config.toml, else ~/.local/state/nightcramp."),
         "retention_days": (_int_range(1, 36500), "365", "Nights (episodes, summaries) kept this many days."),
         "detail_retention_days": (_int_range(1, 3650), "14", "Per-minute movement detail kept this many days."),
         "flush_interval_s": (_float_range(1.0, 300.0), "30.0", "Seconds between batched writes of the per-minute record."),
@@ -428,6 +453,9 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "max_snippet_s": (_float_range(180.0, 1800.0), "600.0", "Longest snippet in seconds (a long episode keeps its start)."),
     },
 }
+
+# Keys without a default are shown commented out with these values (the README's wiring: 17/27/22).
+_EXAMPLE_VALUES = {"button_pin": 17, "led_pin": 27, "buzzer_pin": 22}
 
 _LEG_SCHEMA: dict[str, Spec] = {
     "name": (_string(16, _LEG_RE, "must be a short lowercase name such as left or right"), None, "left or right"),
@@ -459,9 +487,17 @@ def resolve_path(path: str | os.PathLike | None) -> Path | None:
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
-    if DEFAULT_CONFIG_PATH.exists():
+    try:
+        DEFAULT_CONFIG_PATH.stat()
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        # /etc/nightcramp is root:nightcramp 0750: the file is there, this user may not read it
+        # (load() says so, instead of silently running on the defaults).
         return DEFAULT_CONFIG_PATH
-    return None
+    except OSError:
+        return None
+    return DEFAULT_CONFIG_PATH
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a configuration file is a few kB; more is not one (``--config /dev/zero``)
@@ -486,6 +522,9 @@ def load(path: str | os.PathLike | None = None) -> Config:
         text = read_small_text(resolved, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{resolved}: no such file") from None
+    except PermissionError:
+        raise ConfigError(f"{resolved}: permission denied: run with sudo or join the nightcramp group "
+                          "(sudo adduser $USER nightcramp, then log in again)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{resolved}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     return parse(text, source=str(resolved))
@@ -494,7 +533,7 @@ def load(path: str | os.PathLike | None = None) -> Config:
 def parse(text: str, source: str = "<string>") -> Config:
     """Validate TOML text into a :class:`Config`, reporting every problem at once."""
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     problems: list[str] = []
@@ -659,7 +698,7 @@ def example() -> str:
         for key, (_check, default, comment) in specs.items():
             lines.append(f"# {comment}")
             if default is None:
-                lines.append(f"# {key} = 17")
+                lines.append(f"# {key} = {_EXAMPLE_VALUES.get(key, 17)}")
             elif default.startswith("#"):  # unset by default: shown commented out
                 lines.append(default)
             else:

@@ -353,6 +353,7 @@ class Core:
             snoozed_until=self.timebase.iso(max(snoozed)) if snoozed else None,
             last_night_cramps=self._last_night_cramps,
             time=self.timebase.iso(now),
+            simulated=self.config.device.simulated,
             labels=self.label_tally,
         )))
 

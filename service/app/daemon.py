@@ -366,10 +366,16 @@ def cmd_run(args) -> int:
     from service import config as cfg
 
     config = cfg.load_checked(args.config)
-    options = RunOptions(simulate=args.simulate, seed=args.seed, cramps=args.cramps, speed=args.speed,
-                         duration_s=args.duration)
-    if not args.simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0):
-        raise ConfigError("--seed, --cramps and --speed only apply with --simulate")
+    simulate = args.simulate or config.device.simulated
+    if not simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0):
+        raise ConfigError("--seed, --cramps and --speed only apply with --simulate (or device.simulated = true)")
+    start = None
+    if simulate:
+        from service.app.simulated import prepare
+
+        config, start = prepare(config)
+    options = RunOptions(simulate=simulate, seed=args.seed, cramps=args.cramps, speed=args.speed,
+                         duration_s=args.duration, start=start)
     service = Service(config, options)
     _install_signals(service, args.config)
     try:

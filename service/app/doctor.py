@@ -532,6 +532,16 @@ def format_result(result: Result) -> str:
     return "\n".join(lines)
 
 
+def _configured_simulated(config_path) -> bool:
+    """The configuration runs the try-it mode (``device.simulated``): check the emulated hardware, as the service uses."""
+    from service import config as cfg
+
+    try:
+        return cfg.load(config_path).device.simulated
+    except (ConfigError, OSError):
+        return False  # the config check reports it
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """``nightcramp doctor [--simulate] [--config F]``: 0 when nothing FAILs, 2 when the configuration does, else 1."""
     who = service_identity()
@@ -539,10 +549,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         # The drivers (and the simulated world) log each chip they set up; the report below says it better.
         logging.getLogger("firmware").setLevel(logging.WARNING)
         logging.getLogger("service.sim").setLevel(logging.WARNING)
-    report = run_checks(args.config, simulate=args.simulate, who=who)
+    simulate = args.simulate or _configured_simulated(args.config)
+    report = run_checks(args.config, simulate=simulate, who=who)
     out = sys.stdout
     out.write(f"nightcramp doctor (checking as user {who.name}"
-              + (", emulated hardware" if args.simulate else "") + ")\n")
+              + (", emulated hardware" if simulate else "") + ")\n")
     for result in report.results:
         out.write(format_result(result) + "\n")
     fails = sum(r.status == FAIL for r in report.results)

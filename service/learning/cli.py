@@ -28,19 +28,20 @@ def add_parsers(sub, common) -> None:
     """The three subcommands' arguments (called by service.cli.build_parser)."""
     p = sub.add_parser("label", parents=[common], help="list kept alarms and reports with their labels; set or clear one")
     inner = argparse.ArgumentParser(add_help=False)  # --config/-v after the action too, without resetting them
-    inner.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
-    inner.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
+    inner.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file (default: $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
+    inner.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                       help="debug logging (default: 0, info only)")
     lsub = p.add_subparsers(dest="label_command", metavar="ACTION")
     ls = lsub.add_parser("list", parents=[inner], help="recent episodes and snippets with their labels (the default)")
-    ls.add_argument("--days", type=int, default=14, help="how far back (default 14)")
+    ls.add_argument("--days", type=int, default=14, help="how many days back to list (default: 14)")
     s = lsub.add_parser("set", parents=[inner], help="give a snippet (name, prefix or episode id) a label")
-    s.add_argument("key", metavar="SNIPPET")
-    s.add_argument("label", choices=SETTABLE)
+    s.add_argument("key", metavar="SNIPPET", help="the snippet to label, as `label list` shows it")
+    s.add_argument("label", choices=SETTABLE, help="what it was: " + ", ".join(SETTABLE))
     c = lsub.add_parser("clear", parents=[inner], help="remove a snippet's label (back to unlabelled)")
-    c.add_argument("key", metavar="SNIPPET")
+    c.add_argument("key", metavar="SNIPPET", help="the snippet whose label to remove")
     m = lsub.add_parser("missed", parents=[inner], help='"that was a cramp": tell the running service one happened without an alarm')
     m.add_argument("--time", metavar="WHEN", default="now",
-                   help='when: "now" (default), HH:MM today (local time) or ISO 8601 with offset')
+                   help='when: "now" (default: now), HH:MM today (local time) or ISO 8601 with offset')
     m.add_argument("--leg", metavar="LEG", help="which leg (default: the first configured)")
 
     p = sub.add_parser("tune", parents=[common],
@@ -49,12 +50,12 @@ def add_parsers(sub, common) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the [detection] fragment "
                    "(default: <state_dir>/tuning/candidate.toml)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--apply", action="store_true", help="install the fragment for the service (effective on reload)")
-    g.add_argument("--revert", action="store_true", help="go back to the settings before the last --apply")
+    g.add_argument("--apply", action="store_true", help="install the fragment for the service, effective on reload (default: off)")
+    g.add_argument("--revert", action="store_true", help="go back to the settings before the last --apply (default: off)")
 
     p = sub.add_parser("export", parents=[common], help="write the labelled snippets and a manifest into a zip file")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.zip")
-    p.add_argument("--all", action="store_true", help="unlabelled snippets too")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.zip", help="zip file to write; required")
+    p.add_argument("--all", action="store_true", help="unlabelled snippets too (default: off)")
 
 
 # ---------------------------------------------------------------- label

@@ -27,7 +27,8 @@ def from_config(config, sw_version: str = __version__) -> list[Message]:
     if not config.mqtt.discovery:
         return []
     legs = [s.name for s in config.accelerometer.sensors]
-    return discovery(Topics.from_config(config), config.device.name, legs, sw_version)
+    name = f"{config.device.name} (simulated)" if config.device.simulated else config.device.name
+    return discovery(Topics.from_config(config), name, legs, sw_version)
 
 
 def _device_block(topics: Topics, device_name: str, sw_version: str) -> dict[str, Any]:

@@ -215,6 +215,7 @@ class ServiceState:
     snoozed_until: str | None = None
     last_night_cramps: int | None = None
     time: str | None = None
+    simulated: bool = False  # emulated sensor and room (device.simulated): "simulated": true in the payload
     labels: Mapping[str, int] | None = None  # the kept snippets by label (service.learning.summary.tally)
 
 
@@ -233,6 +234,8 @@ def state(topics: Topics, st: ServiceState) -> Message:
         "last_night_cramps": st.last_night_cramps,
         "time": st.time,
     }
+    if st.simulated:
+        payload["simulated"] = True
     if st.labels is not None:
         payload["labels"] = dict(st.labels)
     return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)

@@ -117,6 +117,9 @@ def check_broker(config, timeout: float = 5.0) -> tuple[bool, str]:
     return True, f"connected to {m.host}:{m.port} ({tls}, {'as ' + m.username if m.username else 'anonymous'})"
 
 
+RETAINED_STATUS_WAIT_S = 0.5  # a retained status arrives right after the SUBACK; none at all: go on
+
+
 def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
     """Ask the running service for a test alert over MQTT and wait for its ``test_alert`` event.
 
@@ -133,6 +136,7 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
     answer: list[dict] = []
     subscribed = threading.Event()
     answered = threading.Event()
+    status_seen = threading.Event()
 
     def on_subscribe(c, ud, mid, reason_codes, props):
         subscribed.set()
@@ -140,6 +144,7 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
     def on_message(c, ud, message):
         if message.topic == topics.status:
             status.append(message.payload.decode("utf-8", "replace"))
+            status_seen.set()
             return
         try:
             data = json.loads(message.payload)
@@ -156,6 +161,12 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
         client.subscribe([(topics.status, 1), (topics.event, 1)])
         if not subscribed.wait(timeout):
             return False, "the broker did not confirm the subscription"
+        # The retained status follows the SUBACK at once.  "offline" is the service's last word (or its last
+        # will): nobody would answer, so say so now instead of waiting out the timeout.
+        status_seen.wait(min(RETAINED_STATUS_WAIT_S, timeout))
+        if status and status[-1] == msgs.OFFLINE:
+            return False, (f"the nightcramp service is offline (the retained status on {topics.status} says so): "
+                           "start it (sudo systemctl start nightcramp) and try again")
         command = msgs.Message(topics.command_named(cmds.TEST_ALERT), f'{{"request_id":"{request_id}"}}', qos=1)
         client.publish(command.topic, command.payload_bytes(), qos=command.qos, retain=command.retain)
         if answered.wait(timeout):

@@ -22,6 +22,15 @@ WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 x 500 px: readable on a phone,
 EPISODE_COLOR = "#d62728"
 GAP_COLOR = "#7f7f7f"
 BREAK_AFTER_S = 90.0  # minute rows further apart than this are not joined by the line
+# The movement axis ends at SCALE_HEADROOM x the SCALE_PERCENTILE-th percentile of the night's minutes:
+# a walk to the bathroom (a few minutes at ten times a cramp's movement) must not flatten the rest of
+# the night to a line at zero.  98 %: the top ~11 minutes of a 9-hour night may be clipped, more than
+# any walk, fewer than the quiet minutes that set the scale.  Clipped minutes get a marker at the top.
+SCALE_PERCENTILE = 98.0
+SCALE_HEADROOM = 1.3
+MIN_SCALE_MG = 5.0  # a night lying perfectly still still gets a readable axis
+LABEL_ROW_PT = 11.0  # a cramp label that would overlap another moves down by one row of this height
+LABEL_PAD_PX = 3.0
 
 
 @dataclass
@@ -32,6 +41,11 @@ class ChartData:
     size_px: tuple[int, int]
     series: dict[str, tuple[list[datetime], list[float]]] = field(default_factory=dict)
     spans: dict[str, list[tuple[str, datetime, datetime]]] = field(default_factory=dict)
+    # Pixel boxes (x0, y0, x1, y1), origin bottom left, as drawn: "label:cramp 1", "legend", "axes:movement".
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    ylim: dict[str, tuple[float, float]] = field(default_factory=dict)  # "movement", "cramps": the axis range
+    yticks: dict[str, list[float]] = field(default_factory=dict)  # tick values shown on those axes
+    xticks: dict[str, list[str]] = field(default_factory=dict)  # tick labels shown under those axes
 
 
 def render_night(mlog, path: str | os.PathLike) -> ChartData:
@@ -53,6 +67,17 @@ def render_night(mlog, path: str | os.PathLike) -> ChartData:
     for leg, (times, values) in sorted(legs.items()):
         (line,) = ax_act.plot(times, values, linewidth=0.8, label="movement" if leg == "leg" else f"{leg} leg")
         line.set_gid(f"activity:{leg}")
+    during = [[m.activity_mg for m in mlog.minutes
+               if ep.onset - timedelta(seconds=60) < m.start <= (ep.end or ep.onset)] for ep in mlog.episodes]
+    top = movement_scale([v for _, values in legs.values() for v in values], during)
+    ax_act.set_ylim(0.0, top)
+    ax_act.set_gid("movement")
+    for leg, (times, values) in sorted(legs.items()):
+        over = [t for t, v in zip(times, values) if v == v and v > top]
+        if over:  # clipped peaks: a mark at the top edge says "more than this"
+            (mark,) = ax_act.plot(over, [top] * len(over), linestyle="none", marker="^", markersize=4,
+                                  color="#444444", clip_on=False)
+            mark.set_gid(f"clipped:{leg}")
     ax_act.set_ylabel("movement (mg)")
     if mlog.temperatures:
         times = [t for t, _ in mlog.temperatures]
@@ -62,6 +87,7 @@ def render_night(mlog, path: str | os.PathLike) -> ChartData:
         ax_temp.text(0.5, 0.5, "no room temperature recorded", transform=ax_temp.transAxes, ha="center", va="center",
                      color=GAP_COLOR)
     ax_temp.set_ylabel("room (°C)")
+    labels = []
     for i, ep in enumerate(mlog.episodes, 1):
         end = ep.end or (ep.onset + timedelta(seconds=max(ep.duration_s, 1.0)))
         for ax in (ax_act, ax_temp):
@@ -71,8 +97,12 @@ def render_night(mlog, path: str | os.PathLike) -> ChartData:
                 # A 30 s cramp is under a pixel wide on a 9-hour axis: a marker keeps it visible.
                 ax_act.plot([ep.onset], [1.0], marker="v", color=EPISODE_COLOR, markersize=8, clip_on=False,
                             transform=ax_act.get_xaxis_transform())
-                ax_act.annotate(f"cramp {i}", xy=(ep.onset, 1.0), xycoords=("data", "axes fraction"),
-                                xytext=(5, -12), textcoords="offset points", fontsize=8, color=EPISODE_COLOR)
+                label = ax_act.annotate(f"cramp {i}", xy=(ep.onset, 1.0), xycoords=("data", "axes fraction"),
+                                        xytext=(5, -12), textcoords="offset points", fontsize=8,
+                                        color=EPISODE_COLOR, annotation_clip=False)
+                label.set_gid(f"label:cramp {i}")
+                label.set_in_layout(False)
+                labels.append(label)
     for k, s in enumerate(mlog.spans):
         end = s.end or mlog.window_end
         for ax in (ax_act, ax_temp):
@@ -83,11 +113,72 @@ def render_night(mlog, path: str | os.PathLike) -> ChartData:
     ax_temp.xaxis.set_major_locator(mdates.HourLocator(tz=tz))
     ax_temp.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
     if legs:
-        ax_act.legend(loc="upper right", fontsize=8)
+        # Above the plot, outside it: the legend never covers a cramp near the end of the night.
+        legend = ax_act.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=3, frameon=False,
+                               borderaxespad=0.2)
+        legend.set_gid("legend")
     n = len(mlog.episodes)
     fig.suptitle(f"Night of {mlog.night:%a %d %b %Y}: {n} cramp{'s' if n != 1 else ''}"
-                 + ("" if not mlog.spans else ", grey = not recorded"), fontsize=11)
+                 + ("" if not mlog.spans else ", grey = not recorded"), fontsize=11, x=0.02, ha="left")
+    _place_labels(fig, ax_act, labels)
     return _save(fig, path)
+
+
+def movement_scale(values, episodes=()) -> float:
+    """Top of the movement axis in mg.
+
+    :data:`SCALE_HEADROOM` x the :data:`SCALE_PERCENTILE`-th percentile of the
+    night's minutes, raised so that each cramp's typical minute (the median of
+    the minutes it spans, ``episodes``: one list of mg values per cramp) is in
+    view: the cramps are what the chart is for, and a sleeper who stands up
+    during a cramp makes one minute of it high, not the median.  The largest
+    minute when that is lower (nothing is clipped then); never below
+    :data:`MIN_SCALE_MG`.
+    """
+    import numpy as np
+
+    finite = np.asarray([v for v in values if v == v], dtype=float)
+    if finite.size == 0:
+        return MIN_SCALE_MG
+    robust = SCALE_HEADROOM * float(np.percentile(finite, SCALE_PERCENTILE))
+    for minutes in episodes:
+        typical = [v for v in minutes if v == v]
+        if typical:
+            robust = max(robust, SCALE_HEADROOM * float(np.median(typical)))
+    peak = float(finite.max()) * 1.05
+    return max(MIN_SCALE_MG, min(peak, robust))
+
+
+def _place_labels(fig, ax, labels) -> None:
+    """Cramp labels inside the axes, none over another: each goes to the first free row below the top.
+
+    A label that would run past the right edge (a cramp at the end of the
+    night) is written to the left of its marker instead.
+    """
+    if not labels:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()  # constrained layout settles the axes first
+    right = ax.get_window_extent(renderer).x1
+    placed: list = []
+    for label in labels:  # in the order of the night (the episodes come sorted by onset)
+        box = label.get_window_extent(renderer)
+        if box.x1 > right - LABEL_PAD_PX:
+            label.set_horizontalalignment("right")
+            label.xyann = (-5.0, label.xyann[1])
+        row = 0
+        while True:
+            label.xyann = (label.xyann[0], -12.0 - LABEL_ROW_PT * row)
+            b = label.get_window_extent(renderer)
+            pad = LABEL_PAD_PX / 2
+            box = Bbox.from_extents(b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            row += 1
+        placed.append(box)
 
 
 def render_history(rows, path: str | os.PathLike) -> ChartData:
@@ -100,16 +191,32 @@ def render_history(rows, path: str | os.PathLike) -> ChartData:
     nights = [datetime(r.night.year, r.night.month, r.night.day, 12) for r in rows]  # noon: bar centred on the date
     ax.bar(nights, [r.cramps for r in rows], width=0.8, color=EPISODE_COLOR, alpha=0.7, label="cramps")
     ax.set_ylabel("cramps per night")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    from matplotlib.ticker import MaxNLocator
+
+    # Whole cramps, from 0 to at least 1: a single night without cramps is not "-0.04 to 0.04".
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1, max((r.cramps for r in rows), default=0)) * 1.15)
+    ax.set_gid("cramps")
     temps = [(n, r.mean_temp_c) for n, r in zip(nights, rows) if r.mean_temp_c is not None]
     if temps:
         ax2 = ax.twinx()
         (line,) = ax2.plot([n for n, _ in temps], [v for _, v in temps], color="#1f77b4", marker=".", linewidth=1)
         line.set_gid("temperature")
         ax2.set_ylabel("mean room (°C)")
+    # One tick per night (at most ~12 labels over a long period), never several for one date.
+    if nights:
+        ax.set_xlim(nights[0] - timedelta(hours=18), nights[-1] + timedelta(hours=18))
+        span_days = (nights[-1] - nights[0]).days + 1
+        if span_days <= 14:
+            from matplotlib.ticker import FixedLocator
+
+            ax.xaxis.set_major_locator(FixedLocator([mdates.date2num(n) for n in nights]))
+        else:
+            ax.xaxis.set_major_locator(mdates.DayLocator(interval=-(-span_days // 12)))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    total = sum(r.cramps for r in rows)
     fig.suptitle(f"nightcramp: {len(rows)} night{'s' if len(rows) != 1 else ''}, "
-                 f"{sum(r.cramps for r in rows)} cramps", fontsize=11)
+                 f"{total} cramp{'s' if total != 1 else ''}", fontsize=11)
     return _save(fig, path)
 
 
@@ -137,6 +244,25 @@ def _read_back(fig, path: Path, size: tuple[int, int]) -> ChartData:
         return mdates.num2date(float(x)).astimezone(timezone.utc)
 
     data = ChartData(path=path, size_px=size)
+    renderer = fig.canvas.get_renderer()
+
+    def box(artist) -> tuple[float, float, float, float]:
+        b = artist.get_window_extent(renderer)
+        return (float(b.x0), float(b.y0), float(b.x1), float(b.y1))
+
+    for ax in fig.axes:
+        if ax.get_gid():
+            data.ylim[ax.get_gid()] = tuple(float(v) for v in ax.get_ylim())
+            data.boxes[f"axes:{ax.get_gid()}"] = box(ax)
+            lo, hi = ax.get_ylim()
+            data.yticks[ax.get_gid()] = [float(v) for v in ax.get_yticks() if lo <= v <= hi]
+            data.xticks[ax.get_gid()] = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        legend = ax.get_legend()
+        if legend is not None and legend.get_gid():
+            data.boxes[legend.get_gid()] = box(legend)
+        for text in ax.texts:
+            if text.get_gid():
+                data.boxes[text.get_gid()] = box(text)
     for ax in fig.axes:
         for line in ax.get_lines():
             gid = line.get_gid()

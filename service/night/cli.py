@@ -28,7 +28,8 @@ from service.pipeline.nightwindow import NightWindow
 FIRST_NIGHT = date.min + timedelta(days=PREVIOUS_NIGHTS + 1)
 LAST_NIGHT = date.max - timedelta(days=1)
 MAX_DAYS = 36600  # history --days: a hundred years (the command line refuses more, too)
-_ACCESS_HINT = "run as the service user, or add yourself to its group"
+_ACCESS_HINT = ("permission denied: run with sudo or join the nightcramp group, the service user's "
+                "(sudo adduser $USER nightcramp, then log in again)")
 
 
 def _open_store(args) -> tuple[Any, NightStore]:
@@ -105,7 +106,7 @@ def cmd_history(args) -> int:
     finally:
         store.close()
     chart_path = None
-    if rows:
+    if rows and args.format == "text":  # json is for scripts: the numbers only, no file written anywhere
         chart_path = write_history_chart(rows, config.state_dir, last)
     if args.format == "json":
         json.dump(history_dict(rows, chart_path), sys.stdout, indent=2)

@@ -50,6 +50,11 @@ def duration(seconds: float | None) -> str:
     return f"{h} h {m:02d} min"
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``"1 posture change"``, ``"3 posture changes"``: the count with its noun in the right number."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
 def wrap(text: str, width: int = 78, **kwargs) -> list[str]:
     """Wrap prose for a terminal; ``kwargs`` go to :func:`textwrap.wrap` (indents)."""
     # Keep a number with its unit ("35 s", "19.5 °C") on one line.

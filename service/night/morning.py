@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Iterable
 
 from service.night.advice import summary_and_hints
-from service.night.formatting import duration, hm, iso, round_or_none, wrap
+from service.night.formatting import duration, hm, iso, plural, round_or_none, wrap
 from service.night.models import Episode, NightRecord, Span, summarize_detail
 
 NEAREST_TEMP_S = 600.0  # a reading this close to an episode stands for the room at that time
@@ -173,7 +173,7 @@ class MorningLog:
             facts.append(("Time to acknowledge", f"median {duration(statistics.median(acks))}"))
         if self.restless_fraction is not None:
             facts.append(("Restlessness", f"{100 * self.restless_fraction:.0f}% of minutes restless, "
-                                          f"{self.posture_changes} posture changes, about {self.rest_hours:.1f} h at rest"))
+                                          f"{plural(self.posture_changes, 'posture change')}, about {self.rest_hours:.1f} h at rest"))
         if temps:
             facts.append(("Room temperature", f"{temps['min']:.1f} / {temps['mean']:.1f} / {temps['max']:.1f} °C (min / mean / max)"))
         facts.append(("Not recorded", duration(self.unrecorded_s) if self.spans else "nothing: the whole night was recorded"))

@@ -317,6 +317,18 @@ class NightStore:
             " UNION ALL SELECT started_utc FROM sessions WHERE id = :s)", {"s": sid}).fetchone()
         return row[0]
 
+    def last_recorded(self) -> datetime | None:
+        """The latest instant anything in this record covers (None: empty); a new run must start after it."""
+        with self._lock:
+            self.flush()
+            row = self._db.execute(
+                "SELECT max(x) FROM (SELECT max(wall_utc) AS x FROM events"
+                " UNION ALL SELECT max(minute_utc) + 60 FROM minutes"
+                " UNION ALL SELECT max(utc) FROM temperatures"
+                " UNION ALL SELECT max(start_utc + duration_s) FROM gaps"
+                " UNION ALL SELECT max(max(started_utc, coalesce(stopped_utc, started_utc))) FROM sessions)").fetchone()
+        return None if row[0] is None else _dt(row[0])
+
     def _close_interrupted(self, sid: int, last: float) -> None:
         rows = self._db.execute("SELECT id, onset_utc, duration_s FROM episodes WHERE session = ? AND end_utc IS NULL",
                                 (sid,)).fetchall()

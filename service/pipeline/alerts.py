@@ -36,8 +36,8 @@ STRETCH_TEXT = {
 }
 
 WARM_TEXT = "A warm compress or a warm towel on the calf helps the muscle relax."
-COLD_ROOM_TEXT = "The room is cold ({temp:.1f} C): warmth on the calf helps; consider another blanket."
-HOT_ROOM_TEXT = "The room is warm ({temp:.1f} C): drink some water; heat and sweating make cramps likelier."
+COLD_ROOM_TEXT = "The room is cold ({temp:.1f} °C): warmth on the calf helps; consider another blanket."
+HOT_ROOM_TEXT = "The room is warm ({temp:.1f} °C): drink some water; heat and sweating make cramps likelier."
 
 
 @dataclass

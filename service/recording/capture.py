@@ -29,7 +29,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from firmware import __version__
 from firmware.errors import NightcrampError
@@ -88,13 +88,18 @@ def _stop_on_signals(stop: threading.Event, caught: list) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+PROGRESS_EVERY_S = 10.0
+
+
 def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = False,
-           clock: Clock | None = None, bus=None) -> dict:
+           clock: Clock | None = None, bus=None, progress: Callable[[float, dict], None] | None = None) -> dict:
     """Record ``seconds`` of the first configured leg into ``output``; returns a summary dict.
 
     The hardware comes from :func:`service.app.hardware.open_hardware`: the
     simulated world (no cramps, on the real clock) with ``simulate``, else
-    ``/dev/i2c-N``; ``bus`` is an already built bus (tests).
+    ``/dev/i2c-N``; ``bus`` is an already built bus (tests).  ``progress`` is
+    called every :data:`PROGRESS_EVERY_S` seconds with the seconds recorded so
+    far and the summary (``record`` on a terminal prints a line from it).
     """
     clock = clock or SystemClock()
     accel = config.accelerometer
@@ -125,11 +130,15 @@ def record(config: cfg.Config, output: str, seconds: float, *, simulate: bool = 
             last_flush = clock.monotonic()
             try:
                 deadline = t_origin + seconds
+                next_progress = t_origin + PROGRESS_EVERY_S
                 while clock.monotonic() < deadline and not stop.is_set():
                     _write_items(writer, items, t_origin, seconds, summary, timeout=QUEUE_POLL_S)
                     if clock.monotonic() - last_flush >= FLUSH_INTERVAL_S:
                         writer.flush()
                         last_flush = clock.monotonic()
+                    if progress is not None and clock.monotonic() >= next_progress:
+                        progress(min(clock.monotonic() - t_origin, seconds), summary)
+                        next_progress += PROGRESS_EVERY_S
             except KeyboardInterrupt:
                 caught.append("SIGINT")
             finally:
@@ -206,8 +215,19 @@ def cmd_record(args: argparse.Namespace) -> int:
         print(f"record: {problem}", file=sys.stderr)
         return 2
     config = cfg.load(args.config)
+
+    def show(done_s: float, summary: dict) -> None:
+        print(f"recording: {done_s:.0f} s of {args.seconds:g} s, {summary['rows']} samples, "
+              f"{summary['gaps']} gaps", file=sys.stderr, flush=True)
+
+    # A line every 10 s on a terminal; under systemd or in a pipe only the summary at the end.
+    on_terminal = sys.stderr.isatty()
+    if on_terminal:
+        print(f"recording {args.seconds:g} s into {args.output} (Ctrl-C stops early and keeps what was recorded)",
+              file=sys.stderr, flush=True)
     try:
-        summary = record(config, args.output, args.seconds, simulate=args.simulate)
+        summary = record(config, args.output, args.seconds, simulate=args.simulate,
+                         progress=show if on_terminal else None)
     except OutputError as exc:
         print(f"record: {exc}", file=sys.stderr)
         return 2

@@ -147,7 +147,12 @@ def cmd_demo(args) -> int:
         speed = night_s / args.seconds
         print(f"nightcramp demo: simulating the night {lo:%H:%M}-{hi:%H:%M} ({night_s / 3600:.1f} h) at "
               f"{speed:.0f}x real time with {args.cramps} cramp(s), seed {args.seed}", flush=True)
+        print(f"nightcramp demo: about {args.seconds:.0f} s (--seconds), longer if this computer cannot simulate "
+              "the night that fast: every sample of the night goes through the real drivers and detector, about "
+              "a minute of CPU for a whole night on a PC (more on a Pi); then the morning log and its chart",
+              flush=True)
         print("  time   topic      message (as a subscriber such as Home Assistant receives it)", flush=True)
+        real0 = time.monotonic()
         service = Service(config, RunOptions(simulate=True, seed=args.seed, cramps=args.cramps, speed=speed),
                           on_event=None if printer else _print_event)
         try:
@@ -157,6 +162,10 @@ def cmd_demo(args) -> int:
             print("interrupted", flush=True)
         finally:
             service.stop()
+        took = time.monotonic() - real0
+        if took > 1.2 * args.seconds:
+            print(f"nightcramp demo: the night took {took:.0f} s instead of {args.seconds:.0f} s: the simulation "
+                  "ran as fast as this CPU allows", flush=True)
         if watcher is not None:
             time.sleep(0.5)  # let the last messages arrive
             watcher.stop()

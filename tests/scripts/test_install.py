@@ -27,7 +27,8 @@ HOST_PATHS = [Path("/opt/nightcramp"), Path("/etc/nightcramp"), Path("/etc/syste
 
 
 def run(script: Path, destdir: Path, **env: str) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if k not in ("PREFIX", "CONFDIR", "PURGE", "NIGHTCRAMP_INSTALL_DRYRUN")}
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("PREFIX", "CONFDIR", "PURGE", "NIGHTCRAMP_INSTALL_DRYRUN", "SIMULATED", "DEVDIR", "SUDO_USER")}
     full.update(env, DESTDIR=str(destdir))
     return subprocess.run(["sh", str(script)], env=full, capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL)
@@ -44,8 +45,22 @@ def host_untouched():
     assert {p: p.exists() for p in HOST_PATHS} == before, "the install test changed the host"
 
 
+def with_i2c(tmp_path: Path) -> str:
+    """A device directory holding an I2C bus node, as on a Pi with I2C enabled."""
+    dev = tmp_path.parent / f"{tmp_path.name}-dev"
+    dev.mkdir(exist_ok=True)
+    (dev / "i2c-1").touch()
+    return str(dev)
+
+
+def without_i2c(tmp_path: Path) -> str:
+    dev = tmp_path.parent / f"{tmp_path.name}-nodev"
+    dev.mkdir(exist_ok=True)
+    return str(dev)
+
+
 def test_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path, host_untouched):
-    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1")
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=with_i2c(tmp_path))
     assert proc.returncode == 0, proc.stderr
     steps = plan(proc)
     text = "\n".join(steps)
@@ -133,7 +148,7 @@ def test_uninstall_takes_the_device_out_of_home_assistant(tmp_path, broker, host
     assert not (tmp_path / "opt/nightcramp/venv").exists()
     fresh = Subscriber(broker.host, broker.port, ["homeassistant/#", "nightcramp/bed1/#"])
     time.sleep(1.0)  # retained messages come right after the SUBACK: give them time to arrive
-    assert [m.topic for m in fresh.messages if m.payload] == []
+    assert [m.topic for m in fresh.messages if m.payload] == [], gone.stderr
     fresh.close()
 
 
@@ -182,7 +197,7 @@ def test_without_root_it_says_how_to_run_it():
 @pytest.mark.slow
 def test_staged_install_update_and_uninstall(tmp_path, host_untouched):
     """A full install into DESTDIR (real venv, real pip), then an update, then uninstall and purge."""
-    env = {"PREFIX": "/srv/nightcramp", "CONFDIR": "/etc/nc"}
+    env = {"PREFIX": "/srv/nightcramp", "CONFDIR": "/etc/nc", "DEVDIR": with_i2c(tmp_path)}
     proc = run(INSTALL, tmp_path, **env)
     assert proc.returncode == 0, proc.stderr
     venv_bin = tmp_path / "srv/nightcramp/venv/bin"
@@ -223,3 +238,68 @@ def test_staged_install_update_and_uninstall(tmp_path, host_untouched):
     purged = run(UNINSTALL, tmp_path, PURGE="1", **env)
     assert purged.returncode == 0, purged.stderr
     assert not conf.parent.exists()
+
+
+def test_without_an_i2c_bus_it_explains_the_try_it_mode_instead_of_failing(tmp_path, host_untouched):
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=without_i2c(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    steps = plan(proc)
+    assert "systemctl enable nightcramp.service" in steps
+    assert not any(s.startswith("systemctl restart") for s in steps)  # it would only fail
+    assert "no I2C bus here" in proc.stderr and "simulated = true" in proc.stderr and "reboot" in proc.stderr
+    assert "SIMULATED=1" in proc.stderr
+
+
+def test_simulated_install_writes_the_try_it_config_and_starts_without_a_sensor(tmp_path, host_untouched):
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=without_i2c(tmp_path), SIMULATED="1")
+    assert proc.returncode == 0, proc.stderr
+    steps = plan(proc)
+    assert f"sed -i 's/^simulated = false$/simulated = true/' {tmp_path}/etc/nightcramp/config.toml.new" in steps
+    assert steps[-1] == "systemctl restart nightcramp.service"
+    assert "try-it mode" in proc.stderr
+
+
+def test_an_existing_simulated_config_is_started_without_a_sensor(tmp_path, host_untouched):
+    conf = tmp_path / "etc" / "nightcramp" / "config.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[device]\nid = "bedroom"\nsimulated = true\n')
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=without_i2c(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert plan(proc)[-1] == "systemctl restart nightcramp.service"
+
+
+def test_the_closing_hint_checks_the_service_state_directory(tmp_path, host_untouched):
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=with_i2c(tmp_path))
+    text = (INSTALL.read_text())
+    # `sudo -u nightcramp nightcramp doctor` would look in ~nightcramp/.local/state
+    assert "sudo -u $SERVICE_USER nightcramp doctor" not in text and "sudo nightcramp doctor" in text
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_it_says_how_to_read_without_sudo(tmp_path, host_untouched):
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=with_i2c(tmp_path), SUDO_USER="pi")
+    assert "sudo adduser pi nightcramp" in proc.stderr
+
+
+def test_purge_removes_the_drop_ins_and_the_groups_the_install_created(tmp_path, host_untouched):
+    for d in ("etc/nightcramp", "etc/systemd/system/nightcramp.service.d"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "etc/systemd/system/nightcramp.service.d/override.conf").write_text("[Service]\n")
+    (tmp_path / "etc/nightcramp/created-groups").write_text("gpio\n")
+    keep = plan(run(UNINSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1"))
+    assert not any("nightcramp.service.d" in s or s.startswith("delgroup") for s in keep)
+    purge = plan(run(UNINSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", PURGE="1"))
+    assert f"rm -rf {tmp_path}/etc/systemd/system/nightcramp.service.d" in purge
+    assert "delgroup --system nightcramp" in purge and "delgroup --system gpio" in purge
+    assert "delgroup --system i2c" not in purge  # it was there before the install: not ours
+
+
+def test_install_remembers_the_groups_it_creates(tmp_path, host_untouched):
+    if all(subprocess.run(["getent", "group", g], capture_output=True).returncode == 0 for g in ("i2c", "gpio")):
+        pytest.skip("both groups exist here: the install creates none")
+    proc = run(INSTALL, tmp_path, NIGHTCRAMP_INSTALL_DRYRUN="1", DEVDIR=with_i2c(tmp_path))
+    steps = plan(proc)
+    created = [s.split()[-1] for s in steps if s.startswith("addgroup --system")]
+    assert created
+    for group in created:
+        assert f"echo {group} >> {tmp_path}/etc/nightcramp/created-groups" in steps

@@ -185,6 +185,209 @@ def test_log_records_and_tracebacks_carry_a_prefix_on_every_line(tmp_path):
     assert lines[-1] == "<3>partial"  # flushed at exit with a prefix, never lost
 
 
+def _subcommand_actions():
+    """(command path, action) for every option and argument of every subcommand, walked from the parser."""
+    import argparse
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from walk(child, (*path, name))
+            elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                yield path, action
+
+    return list(walk(build_parser(), ()))
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    import argparse
+
+    actions = _subcommand_actions()
+    assert len({path for path, _ in actions}) >= len(COMMANDS)  # the walk reached every subcommand
+    for path, action in actions:
+        if not path:
+            continue
+        where = f"nightcramp {' '.join(path)} {'/'.join(action.option_strings) or action.dest}"
+        assert action.help and len(action.help) >= 10, f"{where}: no help text"
+        optional = bool(action.option_strings) and not action.required
+        if not optional and not action.nargs == "?":
+            continue
+        assert "default" in action.help, f"{where}: help does not give the default"
+        if isinstance(action, argparse._StoreTrueAction):
+            assert "default: off" in action.help, where
+        elif action.default not in (None, argparse.SUPPRESS):
+            assert f"default: {action.default}" in action.help, f"{where}: default {action.default!r} not in help"
+
+
+@pytest.mark.parametrize("command, option, default", [
+    (("history",), "--days", "30"), (("history",), "--format", "text"), (("record",), "--seconds", "60.0"),
+    (("simulate",), "--hours", "8.0"), (("simulate",), "--cramps", "2"), (("simulate",), "--seed", "0"),
+    (("run",), "--speed", "1.0"), (("demo",), "--seconds", "60.0"),
+])
+def test_help_output_shows_the_defaults_newcomers_asked_about(command, option, default):
+    out = run_cli(*command, "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    after = text.split(option, 2)[-1]
+    assert f"(default: {default}" in after.split(" --")[0] or f"default: {default}" in after[:400]
+
+
+def test_a_config_the_user_may_not_read_says_how_to_get_access(tmp_path):
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop to nobody")
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="nightcramp-perm-", dir="/tmp")
+    os.chmod(home, 0o755)
+    conf = os.path.join(home, "config.toml")
+    with open(conf, "w") as f:
+        f.write('[device]\nid = "bed1"\n')
+    os.chmod(conf, 0o640)  # root:root 0640, as root:nightcramp is for someone outside the group
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        for argv in (["config", "check", conf], ["log", "--config", conf], ["history", "--config", conf],
+                     ["doctor", "--config", conf]):
+            out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                  "-m", "service", *argv], capture_output=True, text=True, timeout=120, cwd=root,
+                                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root,
+                                      "HOME": home})
+            said = out.stderr + out.stdout  # the doctor reports it as its config line
+            assert out.returncode in (1, 2), (argv, said)
+            assert "permission denied" in said and "nightcramp group" in said, (argv, said)
+            assert "internal error" not in said and "Traceback" not in said, (argv, said)
+    finally:
+        shutil.rmtree(home)
+
+
+def test_a_state_directory_the_user_may_not_read_says_how_to_get_access(tmp_path):
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop to nobody")
+    home = tempfile.mkdtemp(prefix="nightcramp-perm-", dir="/tmp")
+    os.chmod(home, 0o755)
+    state = os.path.join(home, "state")
+    os.mkdir(state, 0o700)  # as /var/lib/nightcramp was before it became group-readable
+    open(os.path.join(state, "night.sqlite3"), "w").close()
+    conf = os.path.join(home, "config.toml")
+    with open(conf, "w") as f:
+        f.write(f'[storage]\nstate_dir = "{state}"\n')
+    os.chmod(conf, 0o644)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        for argv in (["log", "--config", conf], ["history", "--config", conf]):
+            out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                  "-m", "service", *argv], capture_output=True, text=True, timeout=120, cwd=root,
+                                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root,
+                                      "HOME": home})
+            assert out.returncode == 1, (argv, out.stderr)
+            assert "permission denied: run with sudo or join the nightcramp group" in out.stderr, (argv, out.stderr)
+            assert "internal error" not in out.stderr, (argv, out.stderr)
+    finally:
+        shutil.rmtree(home)
+
+
+def test_record_on_a_terminal_shows_progress_and_in_a_pipe_stays_quiet(tmp_path):
+    import os
+    import pty
+
+    argv = [sys.executable, "-m", "service", "record", "--simulate", "--seconds", "11", "-o"]
+    quiet = subprocess.run([*argv, str(tmp_path / "a.csv")], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "recording:" not in quiet.stderr and "samples" in quiet.stderr  # the summary only
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*argv, str(tmp_path / "b.csv")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the pty closes when the process ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(60)
+    os.close(leader)
+    text = b"".join(chunks).decode()
+    assert proc.returncode == 0, text
+    assert "recording: 10 s of 11 s" in text and " samples, " in text
+
+
+def test_config_example_shows_the_readme_pins_and_where_the_record_lives():
+    out = run_cli("config", "example")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert {"# button_pin = 17", "# led_pin = 27", "# buzzer_pin = 22"} <= set(lines)
+    state_comment = " ".join(lines[lines.index('state_dir = ""') - 3:lines.index('state_dir = ""')])
+    assert "~/.local/state/nightcramp" in state_comment and "/var/lib/nightcramp" in state_comment
+    assert "simulated = false" in lines
+
+
+def test_the_example_with_the_try_it_switch_on_is_valid(tmp_path):
+    from service import config as cfg
+
+    example = cfg.example()
+    on = cfg.parse(example.replace("\nsimulated = false\n", "\nsimulated = true\n"))
+    assert on.device.simulated and not cfg.parse(example).device.simulated
+    assert on.state_dir == on.base_state_dir / "simulated"
+
+
+def test_a_config_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + '[device]\nid = "bedroom"\n'.encode())
+    out = run_cli("config", "check", str(path))
+    assert out.returncode == 0, out.stderr
+    assert '"id": "bedroom"' in out.stdout
+
+
+def test_test_alert_says_offline_at_once_when_the_retained_status_says_so(broker, tmp_path, capsys):
+    from service.cli import main
+    from support.mqtt_helpers import Subscriber, publisher
+
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[device]\nid = "bed1"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n')
+    pub = publisher(broker.host, broker.port)
+    pub.publish("nightcramp/bed1/status", b"offline", qos=1, retain=True).wait_for_publish(5)
+    watch = Subscriber(broker.host, broker.port, ["nightcramp/bed1/status"])
+    assert watch.wait_payload("nightcramp/bed1/status", b"offline")
+    commands = Subscriber(broker.host, broker.port, ["nightcramp/bed1/cmd/#", "nightcramp/bed1/probe"])
+    assert main(["test-alert", "--config", str(conf)]) == 1
+    err = capsys.readouterr().err
+    assert "service is offline" in err and "systemctl start nightcramp" in err
+    assert "no nightcramp service answered" not in err  # it did not sit out the 5 s wait
+    pub.publish("nightcramp/bed1/probe", b"x", qos=1).wait_for_publish(5)
+    assert commands.wait_payload("nightcramp/bed1/probe", b"x")  # anything published before it is in by now
+    assert [m.topic for m in commands.messages if "/cmd" in m.topic] == []  # nothing was asked of a service that is not there
+    for client in (watch, commands):
+        client.close()
+    pub.loop_stop()
+    pub.disconnect()
+
+
+def test_the_morning_log_counts_one_posture_change_in_the_singular():
+    from service.night.formatting import plural
+
+    assert plural(1, "posture change") == "1 posture change"
+    assert plural(0, "posture change") == "0 posture changes"
+    assert plural(3, "posture change") == "3 posture changes"
+
+
+def test_the_room_reminder_gives_degrees_celsius():
+    from service.pipeline import alerts
+
+    assert "17.0 °C" in alerts.COLD_ROOM_TEXT.format(temp=17.0)
+    assert "26.0 °C" in alerts.HOT_ROOM_TEXT.format(temp=26.0)
+
+
 # Every subcommand with absurd arguments: huge, negative, out-of-range dates, paths that do not exist or are
 # directories, unusable configuration. Each must exit with the contract's code and a message, never a traceback.
 # "{dir}" is a directory, "{cfg}" a config whose state directory holds a night, "{badpw}" one whose broker

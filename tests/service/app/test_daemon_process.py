@@ -30,7 +30,7 @@ def start_service(config_path: str, *args: str) -> subprocess.Popen:
 
 def raised_events(state_dir) -> list[tuple[str, str]]:
     """(event_id, type) of every event the service committed, in the order it raised them."""
-    db = sqlite3.connect(f"file:{state_dir / 'night.sqlite3'}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{state_dir / 'simulated' / 'night.sqlite3'}?mode=ro", uri=True)
     try:
         return db.execute("SELECT event_id, type FROM events ORDER BY rowid").fetchall()
     finally:
@@ -51,7 +51,7 @@ def test_sigterm_stops_cleanly_and_says_offline(broker, tmp_path, state_dir):
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert sub.wait_payload("nightcramp/bed1/status", b"offline", WAIT_S)
-    db = sqlite3.connect(state_dir / "night.sqlite3")
+    db = sqlite3.connect(state_dir / "simulated" / "night.sqlite3")  # simulated nights: a record of their own
     assert db.execute("SELECT stop_reason FROM sessions").fetchall() == [("stopped",)]
     sub.close()
 
@@ -90,7 +90,7 @@ def test_sigkill_mid_episode_during_outage_loses_nothing(tmp_path, state_dir):
         got_first = [g for g in got if g in set(first)]
         assert got_first == first  # each exactly once, in the order raised
         # the interrupted episode is in the night record, closed at the crash
-        db = sqlite3.connect(state_dir / "night.sqlite3")
+        db = sqlite3.connect(state_dir / "simulated" / "night.sqlite3")  # simulated nights: a record of their own
         assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == 1
     finally:
         if proc.poll() is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import subprocess
 import sys
 from datetime import date, datetime, time, timedelta, timezone
@@ -115,13 +116,19 @@ def test_history_table_json_and_chart(state_dir, config):
     assert chart.parent == state_dir / "logs"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    drawn_ns = chart.stat().st_mtime_ns
+    fallback = Path(tempfile.gettempdir(), chart.name)  # where a chart used to go when logs/ was not writable
+    fallback_ns = fallback.stat().st_mtime_ns if fallback.exists() else None
     out = run(config, "history", "--days", "60", "--format", "json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert [n["cramps"] for n in data["nights"]] == [1, 2, 1]
     assert data["nights"][1]["median_onset"] == "00:00"
     assert data["nights"][1]["mean_room_temp_c"] == pytest.approx(21.0, abs=0.1)
-    assert Path(data["chart"]).exists()
+    assert data["chart"] is None  # json is for scripts: no PNG, in the state directory or anywhere else
+    assert sorted((state_dir / "logs").glob("history-*.png")) == [chart] and chart.stat().st_mtime_ns == drawn_ns
+    fallback = Path(tempfile.gettempdir(), chart.name)
+    assert (fallback.stat().st_mtime_ns if fallback.exists() else None) == fallback_ns
 
 
 def test_history_bad_days_and_empty(state_dir, config):
