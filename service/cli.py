@@ -19,6 +19,7 @@ import sys
 
 from firmware import __version__
 from firmware.errors import ConfigError, NightcrampError, RecordingError
+from service.argtypes import int_between
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +62,6 @@ def _positive_up_to(limit: float, unit: str):
         value = _positive_float(text)
         if value > limit:
             raise argparse.ArgumentTypeError(f"at most {limit:g}{unit}: {text!r}")
-        return value
-    return parse
-
-
-def _int_between(lo: int, hi: int):
-    """An argparse type: an integer in ``[lo, hi]``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"must be at least {lo}: {text!r}")
-        if value > hi:
-            raise argparse.ArgumentTypeError(f"at most {hi}: {text!r}")
         return value
     return parse
 
@@ -156,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text for a terminal, json for scripts, markdown for notes (default: text)")
 
     p = sub.add_parser("history", parents=[common], help="trend over past nights")
-    p.add_argument("--days", type=_int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
+    p.add_argument("--days", type=int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
                    help="how many nights back to look, ending with last night (default: 30)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: a table and a chart (PNG in the state directory); json: the numbers only, "

@@ -18,10 +18,17 @@ from pathlib import Path
 from firmware import __version__
 from firmware.errors import NightcrampError
 from service import config as cfg
+from service.argtypes import int_between
 
 SETTABLE = ("cramp", "false_alarm", "missed_cramp")
 """Labels ``label set`` gives (``label clear`` gives ``unlabelled``).  The parser is built on every
 ``nightcramp`` call, so this module imports numpy and the recording code only inside the commands."""
+
+
+
+def _days(text: str) -> int:
+    """An argparse type: whole days back, 1 to 36600 (beyond that the dates overflow)."""
+    return int_between(1, 36600)(text)
 
 
 def add_parsers(sub, common) -> None:
@@ -33,7 +40,7 @@ def add_parsers(sub, common) -> None:
                        help="debug logging (default: 0, info only)")
     lsub = p.add_subparsers(dest="label_command", metavar="ACTION")
     ls = lsub.add_parser("list", parents=[inner], help="recent episodes and snippets with their labels (the default)")
-    ls.add_argument("--days", type=int, default=14, help="how many days back to list (default: 14)")
+    ls.add_argument("--days", type=_days, default=14, help="how many days back to list (default: 14)")
     s = lsub.add_parser("set", parents=[inner], help="give a snippet (name, prefix or episode id) a label")
     s.add_argument("key", metavar="SNIPPET", help="the snippet to label, as `label list` shows it")
     s.add_argument("label", choices=SETTABLE, help="what it was: " + ", ".join(SETTABLE))

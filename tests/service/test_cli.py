@@ -429,6 +429,14 @@ BAD_ARGUMENTS = [
     (["config", "check", "{dir}"], 2, "Is a directory"),
     (["config", "check", "/dev/zero"], 2, "larger than 1048576 bytes"),
     (["test-alert", "--config", "{zeropw}"], 2, "larger than 65536 bytes"),
+    (["label", "list", "--days", "-5", "--config", "{cfg}"], 2, "must be at least 1"),
+    (["label", "list", "--days", "100000000", "--config", "{cfg}"], 2, "at most 36600"),
+    (["label", "set", "nosuch", "cramp", "--config", "{cfg}"], 1, "no snippet 'nosuch'"),
+    (["label", "set", "nosuch", "maybe", "--config", "{cfg}"], 2, "invalid choice"),
+    (["tune", "/nonexistent", "--config", "{cfg}"], 2, "not a directory"),
+    (["tune", "--config", "{badkey}"], 2, "config error"),
+    (["export", "-o", "{dir}/x.zip", "--config", "{cfg}"], 1, "no labelled snippets"),
+    (["export", "--config", "{cfg}"], 2, "required"),
 ]
 
 
