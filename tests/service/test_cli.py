@@ -9,6 +9,11 @@ import pytest
 
 from service.cli import COMMANDS, build_parser
 
+# Root without the capabilities that override file modes reads another user's files as a stranger
+# would; this needs no access for an unprivileged user to the checkout or its venv.
+NO_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+NOBODY = 65534
+
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "service", *args], capture_output=True, text=True, timeout=120)
@@ -238,7 +243,7 @@ def test_a_config_the_user_may_not_read_says_how_to_get_access(tmp_path):
     import shutil
 
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to drop to nobody")
+        pytest.skip("needs root and setpriv to drop the capabilities that override file modes")
     import tempfile
 
     home = tempfile.mkdtemp(prefix="nightcramp-perm-", dir="/tmp")
@@ -246,12 +251,13 @@ def test_a_config_the_user_may_not_read_says_how_to_get_access(tmp_path):
     conf = os.path.join(home, "config.toml")
     with open(conf, "w") as f:
         f.write('[device]\nid = "bed1"\n')
-    os.chmod(conf, 0o640)  # root:root 0640, as root:nightcramp is for someone outside the group
+    os.chown(conf, NOBODY, NOBODY)
+    os.chmod(conf, 0o600)  # another user's file, as root:nightcramp 0640 is for someone outside the group
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         for argv in (["config", "check", conf], ["log", "--config", conf], ["history", "--config", conf],
                      ["doctor", "--config", conf]):
-            out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+            out = subprocess.run([*NO_OVERRIDE, sys.executable,
                                   "-m", "service", *argv], capture_output=True, text=True, timeout=120, cwd=root,
                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root,
                                       "HOME": home})
@@ -269,12 +275,14 @@ def test_a_state_directory_the_user_may_not_read_says_how_to_get_access(tmp_path
     import tempfile
 
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to drop to nobody")
+        pytest.skip("needs root and setpriv to drop the capabilities that override file modes")
     home = tempfile.mkdtemp(prefix="nightcramp-perm-", dir="/tmp")
     os.chmod(home, 0o755)
     state = os.path.join(home, "state")
     os.mkdir(state, 0o700)  # as /var/lib/nightcramp was before it became group-readable
     open(os.path.join(state, "night.sqlite3"), "w").close()
+    os.chown(os.path.join(state, "night.sqlite3"), NOBODY, NOBODY)
+    os.chown(state, NOBODY, NOBODY)
     conf = os.path.join(home, "config.toml")
     with open(conf, "w") as f:
         f.write(f'[storage]\nstate_dir = "{state}"\n')
@@ -282,7 +290,7 @@ def test_a_state_directory_the_user_may_not_read_says_how_to_get_access(tmp_path
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         for argv in (["log", "--config", conf], ["history", "--config", conf]):
-            out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+            out = subprocess.run([*NO_OVERRIDE, sys.executable,
                                   "-m", "service", *argv], capture_output=True, text=True, timeout=120, cwd=root,
                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root,
                                       "HOME": home})
