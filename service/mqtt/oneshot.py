@@ -120,18 +120,17 @@ def check_broker(config, timeout: float = 5.0) -> tuple[bool, str]:
 RETAINED_STATUS_WAIT_S = 0.5  # a retained status arrives right after the SUBACK; none at all: go on
 
 
-def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
-    """Ask the running service for a test alert over MQTT and wait for its ``test_alert`` event.
+def _ask(config, name: str, command: msgs.Message, accept, timeout: float,
+         check_offline: bool) -> tuple[dict | None, str | None, list[str]]:
+    """Publish ``command`` and wait up to ``timeout`` s for an event on ``<base>/event`` that ``accept`` takes.
 
-    Publishes ``{"request_id": ...}`` on ``<base>/cmd/test_alert`` and waits up
-    to ``timeout`` seconds for a ``test_alert`` event on ``<base>/event`` that
-    echoes the request id (or carries none).  Returns (ok, message).
+    Returns (the event or None, a problem that ended the wait early or None, the retained statuses seen).
+    With ``check_offline`` a retained "offline" status ends the wait at once: nobody would answer.
     """
     topics = msgs.Topics.from_config(config)
-    client, problem = _connect_blocking(config, f"{config.client_id}-test-{uuid.uuid4().hex[:8]}", timeout)
+    client, problem = _connect_blocking(config, f"{config.client_id}-{name}-{uuid.uuid4().hex[:8]}", timeout)
     if client is None:
-        return False, problem
-    request_id = uuid.uuid4().hex
+        return None, problem, []
     status: list[str] = []
     answer: list[dict] = []
     subscribed = threading.Event()
@@ -150,7 +149,7 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
             data = json.loads(message.payload)
         except ValueError:
             return
-        if isinstance(data, dict) and data.get("type") == "test_alert" and data.get("request_id") in (None, request_id):
+        if isinstance(data, dict) and accept(data):
             answer.append(data)
             answered.set()
 
@@ -158,28 +157,44 @@ def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
     client.on_message = on_message
     client.loop_start()
     try:
-        client.subscribe([(topics.status, 1), (topics.event, 1)])
+        client.subscribe([(topics.status, 1), (topics.event, 1)] if check_offline else [(topics.event, 1)])
         if not subscribed.wait(timeout):
-            return False, "the broker did not confirm the subscription"
-        # The retained status follows the SUBACK at once.  "offline" is the service's last word (or its last
-        # will): nobody would answer, so say so now instead of waiting out the timeout.
-        status_seen.wait(min(RETAINED_STATUS_WAIT_S, timeout))
-        if status and status[-1] == msgs.OFFLINE:
-            return False, (f"the nightcramp service is offline (the retained status on {topics.status} says so): "
-                           "start it (sudo systemctl start nightcramp) and try again")
-        command = msgs.Message(topics.command_named(cmds.TEST_ALERT), f'{{"request_id":"{request_id}"}}', qos=1)
+            return None, "the broker did not confirm the subscription", status
+        if check_offline:
+            # The retained status follows the SUBACK at once.  "offline" is the service's last word (or its last
+            # will): nobody would answer, so say so now instead of waiting out the timeout.
+            status_seen.wait(min(RETAINED_STATUS_WAIT_S, timeout))
+            if status and status[-1] == msgs.OFFLINE:
+                return None, (f"the nightcramp service is offline (the retained status on {topics.status} says "
+                              "so): start it (sudo systemctl start nightcramp) and try again"), status
         client.publish(command.topic, command.payload_bytes(), qos=command.qos, retain=command.retain)
-        if answered.wait(timeout):
-            data = answer[0]
-            return True, (f"test alert delivered: event {data.get('event_id')} at {data.get('time')} "
-                          f"on {topics.event}")
-        state = status[-1] if status else "unknown (no retained status)"
-        return False, (f"no nightcramp service answered on {topics.base} within {timeout:g} s "
-                       f"(service status: {state}); is `nightcramp run` running with device.id "
-                       f"{config.device.id!r}?")
+        return (answer[0] if answered.wait(timeout) else None), None, status
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def request_test_alert(config, timeout: float = 5.0) -> tuple[bool, str]:
+    """Ask the running service for a test alert over MQTT and wait for its ``test_alert`` event.
+
+    Publishes ``{"request_id": ...}`` on ``<base>/cmd/test_alert`` and waits up
+    to ``timeout`` seconds for a ``test_alert`` event on ``<base>/event`` that
+    echoes the request id (or carries none).  Returns (ok, message).
+    """
+    topics = msgs.Topics.from_config(config)
+    request_id = uuid.uuid4().hex
+    command = msgs.Message(topics.command_named(cmds.TEST_ALERT), f'{{"request_id":"{request_id}"}}', qos=1)
+    data, problem, status = _ask(
+        config, "test", command, timeout=timeout, check_offline=True,
+        accept=lambda d: d.get("type") == "test_alert" and d.get("request_id") in (None, request_id))
+    if problem:
+        return False, problem
+    if data is not None:
+        return True, f"test alert delivered: event {data.get('event_id')} at {data.get('time')} on {topics.event}"
+    state = status[-1] if status else "unknown (no retained status)"
+    return False, (f"no nightcramp service answered on {topics.base} within {timeout:g} s "
+                   f"(service status: {state}); is `nightcramp run` running with device.id "
+                   f"{config.device.id!r}?")
 
 
 def report_missed_cramp(config, when: str | None = None, leg: str | None = None,
@@ -189,43 +204,18 @@ def report_missed_cramp(config, when: str | None = None, leg: str | None = None,
     ``when``: ISO 8601 with an offset (None: now); ``leg``: None for the first leg.  Returns (ok, message).
     """
     topics = msgs.Topics.from_config(config)
-    client, problem = _connect_blocking(config, f"{config.client_id}-label-{uuid.uuid4().hex[:8]}", timeout)
-    if client is None:
-        return False, problem
     request_id = uuid.uuid4().hex
-    answer: list[dict] = []
-    subscribed = threading.Event()
-    answered = threading.Event()
-
-    def on_subscribe(c, ud, mid, reason_codes, props):
-        subscribed.set()
-
-    def on_message(c, ud, message):
-        try:
-            data = json.loads(message.payload)
-        except ValueError:
-            return
-        if isinstance(data, dict) and data.get("type") == cmds.MISSED_CRAMP and data.get("request_id") == request_id:
-            answer.append(data)
-            answered.set()
-
-    client.on_subscribe = on_subscribe
-    client.on_message = on_message
-    client.loop_start()
-    try:
-        client.subscribe([(topics.event, 1)])
-        if not subscribed.wait(timeout):
-            return False, "the broker did not confirm the subscription"
-        body = {"request_id": request_id, **({"time": when} if when else {}), **({"leg": leg} if leg else {})}
-        client.publish(topics.command_named(cmds.MISSED_CRAMP), json.dumps(body).encode(), qos=1)
-        if answered.wait(timeout):
-            data = answer[0]
-            return True, f"missed cramp recorded at {data.get('time')} on the {data.get('leg')} leg"
-        return False, (f"no nightcramp service answered on {topics.base} within {timeout:g} s; is `nightcramp run` "
-                       f"running with device.id {config.device.id!r}?")
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    body = {"request_id": request_id, **({"time": when} if when else {}), **({"leg": leg} if leg else {})}
+    command = msgs.Message(topics.command_named(cmds.MISSED_CRAMP), json.dumps(body), qos=1)
+    data, problem, _status = _ask(
+        config, "label", command, timeout=timeout, check_offline=False,
+        accept=lambda d: d.get("type") == cmds.MISSED_CRAMP and d.get("request_id") == request_id)
+    if problem:
+        return False, problem
+    if data is not None:
+        return True, f"missed cramp recorded at {data.get('time')} on the {data.get('leg')} leg"
+    return False, (f"no nightcramp service answered on {topics.base} within {timeout:g} s; is `nightcramp run` "
+                   f"running with device.id {config.device.id!r}?")
 
 
 def _retained_topics(topics: Topics, legs: Sequence[str]) -> list[str]:
