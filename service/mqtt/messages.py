@@ -217,6 +217,7 @@ class ServiceState:
     time: str | None = None
     simulated: bool = False  # emulated sensor and room (device.simulated): "simulated": true in the payload
     labels: Mapping[str, int] | None = None  # the kept snippets by label (service.learning.summary.tally)
+    settled: Mapping[str, bool] | None = None  # per leg: the sleeper has settled, alerts possible (docs/detection.md)
 
 
 def state(topics: Topics, st: ServiceState) -> Message:
@@ -238,6 +239,9 @@ def state(topics: Topics, st: ServiceState) -> Message:
         payload["simulated"] = True
     if st.labels is not None:
         payload["labels"] = dict(st.labels)
+    if st.settled is not None:
+        payload["settled"] = bool(st.settled) and all(st.settled.values())
+        payload["settled_legs"] = {leg: bool(v) for leg, v in st.settled.items()}
     return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)
 
 

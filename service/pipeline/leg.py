@@ -18,6 +18,7 @@ import numpy as np
 from service.config import DetectionConfig, PromptsConfig
 from service.events import Event
 from service.pipeline.alerts import AlertPolicy
+from service.pipeline.baseline import StirBaseline
 from service.pipeline.detect import CrampDetector
 from service.pipeline.tuning import make_detector
 from service.pipeline.movement import MinuteSummary, MovementSummarizer
@@ -85,9 +86,11 @@ class LegOutput:
 class LegPipeline:
     """Detector, alert policy and movement summary of one leg, fed in batches."""
 
-    def __init__(self, name: str, detection: DetectionConfig, prompts: PromptsConfig):
+    def __init__(self, name: str, detection: DetectionConfig, prompts: PromptsConfig,
+                 baseline: StirBaseline | None = None):
+        """``baseline``: this sleeper's stirs, loaded by the caller from the state directory (kept across nights)."""
         self.name = name
-        self.detector: CrampDetector = make_detector(detection, name)
+        self.detector: CrampDetector = make_detector(detection, name, baseline)
         self.policy = AlertPolicy(prompts, name)
         self.movement = MovementSummarizer(name)
         self.sensor_ok = True
@@ -161,6 +164,15 @@ class LegPipeline:
     @property
     def alerting(self) -> bool:
         return self.policy.alerting
+
+    @property
+    def settled(self) -> bool:
+        """Whether this leg's sleeper has settled (alerts possible); False after start, walking, handling."""
+        return self.detector.settled
+
+    @property
+    def baseline(self) -> StirBaseline:
+        return self.detector.baseline
 
     @property
     def episode_id(self) -> str | None:
