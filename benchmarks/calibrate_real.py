@@ -305,22 +305,25 @@ def walking_stats(name: str, t, a, s: Seconds, spans) -> dict:
             "tremor_share": [None if x[1] is None else round(x[1], 2) for x in grav_shin]}
 
 
-def sim_bouts(seeds=range(12), rate_hz: float = 50.0) -> list[Bout]:
-    """The simulator's cramps and look-alikes, measured the same way (clips at 50 Hz, MPU-6050)."""
-    from service.sim.scenarios import SCENARIOS, scenario
+def sim_bouts(seeds=range(12), rate_hz: float = 50.0, classes=None) -> list[Bout]:
+    """The simulator's cramps and look-alikes, measured the same way (50 Hz, MPU-6050 at +-8 g, no gaps).
 
-    kinds = [k for k in ("cramp", "mild_cramp", "fidget", "rollover", "walk") if k in SCENARIOS]
-    try:
-        from service.sim.lookalikes import LOOKALIKE_CLASSES
-    except ImportError:
-        LOOKALIKE_CLASSES = ()
-    kinds += [k for k in LOOKALIKE_CLASSES if k in SCENARIOS]
+    The floor is taken from the clip's quiet end (the last 50 s), where every clip is still.
+    """
+    from service.sim.lookalikes import LOOKALIKE_CLASSES
+    from service.sim.scenarios import lookalike_night, scenario
+
+    kinds = list(classes or ("cramp", "mild_cramp", "fidget", "rollover", "walk") + LOOKALIKE_CLASSES)
     out = []
     for kind in kinds:
         for seed in seeds:
-            t, a, _ = scenario(kind, seed=seed, rate_hz=rate_hz, range_g=8)
+            if kind in LOOKALIKE_CLASSES:
+                rec, _ = lookalike_night(kind, seed=seed, rate_hz=rate_hz, range_g=8, jitter=False, gaps=False)
+                t, a = rec.t, rec.accel
+            else:
+                t, a, _ = scenario(kind, seed=seed, rate_hz=rate_hz, range_g=8)
             s = seconds(t, a)
-            s.floor = float(np.nanpercentile(s.rms[:50], 50))  # the quiet lead-in is the floor
+            s.floor = float(np.nanpercentile(s.rms[-50:], 50))
             out += measure_bouts("sim", "sim_" + kind, t, a, s, find_bouts(s))
     return out
 
@@ -409,14 +412,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", action="append", default=[], metavar="DIR", help="read the recordings in DIR too")
     ap.add_argument("--json", help="write the numbers (and every bout) to this file")
     ap.add_argument("--sim", action="store_true", help="also measure the simulator's cramps and look-alikes")
+    ap.add_argument("--sim-only", action="store_true", help="only the simulator's clips (no real recordings needed)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    files = realdata.load_files(realdata.real_dirs(args.real))
-    if not files:
-        print("no real recordings found", file=sys.stderr)
-        return 1
-    bouts, extra = real_bouts(files)
-    if args.sim:
+    bouts, extra = [], {}
+    if not args.sim_only:
+        files = realdata.load_files(realdata.real_dirs(args.real))
+        if not files:
+            print("no real recordings found", file=sys.stderr)
+            return 1
+        bouts, extra = real_bouts(files)
+    if args.sim or args.sim_only:
         bouts += sim_bouts()
     print(table(bouts))
     print()
