@@ -160,9 +160,17 @@ def make_night(hours: float, cramps: int, seed: int, sleeper: str = "normal", *,
         span = 1.0 + sustained + release
         a = slots.place(span, "cramp", 600.0, min(300.0, horizon * 0.05), horizon - 60.0,
                         avoid={"walk": 600.0, "cramp": 1200.0})
+        if a is None and look is not None:
+            # A short night with no room left for its cramps: free the settling period, then the get-ups.
+            for free_room in (look.release_settling, lambda: look.release_getups(walk_plan)):
+                if a is None and free_room():
+                    a = slots.place(span, "cramp", 600.0, min(300.0, horizon * 0.05), horizon - 60.0,
+                                    avoid={"walk": 600.0, "cramp": 1200.0, "handling": 300.0})
         if a is None:
             raise ConfigError(f"cannot fit {cramps} cramps (10 min apart, away from walking) into {hours:g} h")
         cramp_plan.append((a, sustained, release, mild))
+    if look is not None:
+        look.fit_settling([c[0] for c in cramp_plan] + [w[0] for w in walk_plan])
 
     # 2. PLM series and fidgeting bouts, then short look-alikes, in what is left.
     around_cramps = {"cramp": 60.0}
@@ -254,8 +262,52 @@ class _LookalikePlan:
             period = min(m * 60.0, lk.SETTLING_MAX_SHARE * horizon)
             self.items.append((t, "settling", (period,)))
             t += period
+        self._handling_end = 0.0
+        if self.items and self.items[0][1] == "handling":
+            self._handling_end = self.items[0][0] + self.items[0][2][0] + 15.0
         if t > 0:
             slots.busy.append((0.0, t, "settling"))
+
+    def release_settling(self) -> bool:
+        """A short night has no room for its cramps after the settling period: free it but the handling.
+
+        The settling period is then cut to end before the first cramp or get-up (:meth:`fit_settling`).
+        Returns False when there was nothing to free.
+        """
+        busy = [x for x in self.slots.busy if x[2] == "settling"]
+        if not busy or not any(k == "settling" for _, k, _ in self.items):
+            return False
+        for x in busy:
+            self.slots.busy.remove(x)
+        if self._handling_end > 0:
+            self.slots.busy.append((0.0, self._handling_end, "handling"))
+        return True
+
+    def release_getups(self, walk_plan: list) -> bool:
+        """Drop the night's get-ups (a short night with no room for its cramps); False if it had none."""
+        if not walk_plan:
+            return False
+        self.slots.busy = [x for x in self.slots.busy if x[2] != "walk"]
+        walk_plan.clear()
+        self.items = [x for x in self.items if x[1] != "getup"]
+        return True
+
+    def fit_settling(self, starts: list[float]) -> None:
+        """Cut the settling period to end 2 min before the first of ``starts`` (drop it if nothing is left)."""
+        first = min([s for s in starts if s >= 0], default=None)
+        out = []
+        for a, kind, args in self.items:
+            if kind == "settling" and first is not None and a + args[0] > first - 120.0:
+                period = first - 120.0 - a
+                if period < 120.0:
+                    continue
+                args = (period,)
+            out.append((a, kind, args))
+        self.items = out
+        if not any(x[2] == "settling" for x in self.slots.busy):
+            for a, kind, args in self.items:
+                if kind == "settling":
+                    self.slots.busy.append((a, a + args[0], "settling"))
 
     def n_getups(self, lo: int, hi: int, scale: float) -> int:
         """Get-ups in this night: each of the sleeper's up to ``hi`` (per 8 h) with the night's share."""
