@@ -322,8 +322,9 @@ class _LookalikePlan:
 
     def place_night_events(self) -> None:
         rng, hours = self.r_place, self.horizon / 3600.0
-        avoid = {"cramp": 120.0, "walk": 60.0}
         for kind in ("restless", "adjust", "sit_edge", "arousal"):
+            # A cramp comes out of sleep: 10 min clear of being awake, handling or sitting up; 2 min of an arousal.
+            avoid = {"cramp": 120.0 if kind == "arousal" else 600.0, "walk": 60.0}
             for _ in range(rng.poisson(self.rates[kind] * hours)):
                 if kind == "restless":
                     d = 60.0 * lk._lognormal(rng, lk.RESTLESS_MIN_MEDIAN, lk.RESTLESS_MIN_SIGMA, lk.RESTLESS_MIN_CLIP)
