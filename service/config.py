@@ -118,8 +118,9 @@ class DetectionConfig:
     sustained movement before an alert; ``turn_confirm_s`` the extra seconds a leg that turned more
     than 45 degrees must keep moving; ``active_share`` the share of active windows needed.
     ``settle_s``: stillness needed before anything alerts (after start, walking, handling);
-    ``baseline_max_extra_s``: the most this sleeper's own long stirs may add to ``confirm_s``
-    (docs/detection.md).
+    ``baseline_max_extra_s``: the most this sleeper's own long stirs may add to ``confirm_s``;
+    ``quiet_start_s``: a service start inside the night whose first this-many seconds are quiet counts as
+    settled (a restart on a sleeping leg; 0: always ``settle_s``) (docs/detection.md).
     """
 
     sensitivity: str = "normal"
@@ -128,6 +129,7 @@ class DetectionConfig:
     active_share: float | None = None
     settle_s: float = 300.0
     baseline_max_extra_s: float = 8.0
+    quiet_start_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -415,6 +417,8 @@ SCHEMA: dict[str, dict[str, Spec]] = {
                      "Seconds of stillness before anything may alert: after start, after walking, after the sensor was handled."),
         "baseline_max_extra_s": (_float_range(0.0, 30.0), "8.0",
                                  "Most seconds this sleeper's own long stirs may add to confirm_s (0: no baseline)."),
+        "quiet_start_s": (_float_range(0.0, 600.0), "60.0",
+                          "A start inside the night this many seconds quiet counts as settled (a restart on a sleeping leg; 0: off)."),
     },
     "prompts": {
         "warm_compress": (_boolean, "true", "Send a warm-compress reminder during an episode."),

@@ -92,6 +92,7 @@ class Core:
         self.armed = True
         self.room_temp_c: float | None = None
         self.in_window = False
+        self._started_outside = False  # a window opened later is the evening, not a restart inside the night
         self.night: date | None = None
         self.stats = CoreStats()
         self._last_episode_leg: str | None = None
@@ -282,13 +283,17 @@ class Core:
             self._open_window(boundary)
         elif not boundary.inside and self.in_window:
             self._close_window()
+        if not boundary.inside:
+            self._started_outside = True
         if boundary.retention is not None:
             self._retention(boundary.retention)
 
     def _open_window(self, boundary: Boundary) -> None:
         self.night = boundary.night
         for leg in self.legs.values():
-            leg.open_night()
+            # a quiet first minute counts as settled only when the service started inside the night (a restart on
+            # a sleeping leg), not when the window opens on a running service (the sensor may lie on the nightstand)
+            leg.open_night(quiet_start=not self._started_outside)
         log.info("night window opened: night of %s, detection %s", self.night,
                  "armed" if self.armed else "DISARMED")
         self.in_window = True

@@ -141,9 +141,11 @@ class LegPipeline:
 
     # ------------------------------------------------------------ the night
 
-    def open_night(self) -> None:
-        """The night window opened: samples from before it are not part of this night."""
-        self.detector.reset()
+    def open_night(self, quiet_start: bool = True) -> None:
+        """The night window opened: samples from before it are not part of this night.  ``quiet_start``:
+        whether a quiet start may count as settled (the service started inside the night, not the window
+        opening in the evening on a running service)."""
+        self.detector.reset(quiet_start=quiet_start)
         self.to_detector.take()
 
     def close_night(self) -> LegOutput:

@@ -29,16 +29,23 @@ def kinds(events, kind):
 # ------------------------------------------------------------------ settled first
 
 
+def evening() -> CrampDetector:
+    """A detector as the night window opens on a running service: no quiet start."""
+    d = CrampDetector()
+    d.reset(quiet_start=False)
+    return d
+
+
 def test_no_alert_before_the_sleeper_has_settled_then_alerts():
     early = Scene(200.0, seed=11)
-    early.cramp(60.0, 60.0)  # 60 s after the service started: not settled yet
+    early.cramp(60.0, 60.0)  # 60 s after the window opened: not settled yet
     t, a = early.sample(50, sensor="lis3dh")
-    ev = run(CrampDetector(), t, a)
+    ev = run(evening(), t, a)
     assert starts(ev) == [] and kinds(ev, "settled") == []
     late = Scene(SETTLE_S + 200.0, seed=11)
     late.cramp(SETTLE_S + 60.0, 60.0)  # after five quiet minutes
     t, a = late.sample(50, sensor="lis3dh")
-    ev = run(CrampDetector(), t, a)
+    ev = run(evening(), t, a)
     (settled,) = kinds(ev, "settled")
     assert settled.t == pytest.approx(SETTLE_S, abs=2.0) and settled.reason == "start"
     (s,) = starts(ev)
@@ -49,8 +56,68 @@ def test_settle_s_is_configurable():
     sc = Scene(200.0, seed=12)
     sc.cramp(90.0, 60.0)
     t, a = sc.sample(50)
-    assert starts(run(CrampDetector(settle_s=SETTLE_S), t, a)) == []
-    assert len(starts(run(CrampDetector(settle_s=60.0), t, a))) == 1
+    assert starts(run(CrampDetector(settle_s=SETTLE_S, quiet_start_s=0.0), t, a)) == []
+    assert len(starts(run(CrampDetector(settle_s=60.0, quiet_start_s=0.0), t, a))) == 1
+
+
+# ------------------------------------------------------------------ a quiet start, a cramp while unsettled
+
+
+@pytest.mark.parametrize("sensor,rate", [("mpu6050", 50), ("adxl345", 25), ("lis3dh", 100)])
+def test_a_cramp_after_a_quiet_start_is_caught(sensor, rate):
+    # the service restarted at 3 a.m. on a sleeping leg: a minute of quiet (after the 20 s warm-up) is settled
+    sc = Scene(300.0, seed=21)
+    sc.cramp(110.0, 60.0)
+    t, a = sc.sample(rate, sensor=sensor)
+    ev = run(CrampDetector(), t, a)
+    (settled,) = kinds(ev, "settled")
+    assert settled.reason == "start" and 60.0 <= settled.t <= 90.0
+    (s,) = starts(ev)
+    assert s.onset == pytest.approx(110.0, abs=2.0)
+
+
+def test_no_quiet_start_when_the_window_opens_or_when_it_is_off():
+    sc = Scene(300.0, seed=21)
+    sc.cramp(110.0, 60.0)
+    t, a = sc.sample(50)
+    assert starts(run(evening(), t, a)) == []
+    assert starts(run(CrampDetector(quiet_start_s=0.0), t, a)) == []
+
+
+@pytest.mark.parametrize("at", [3.0, 40.0])
+def test_a_start_with_movement_in_the_first_minute_is_not_quiet(at):
+    # strapping on or settling in moves within the first minute, even inside the warm-up (3 s)
+    sc = Scene(300.0, seed=22)
+    sc.rollover(at, 6.0)
+    sc.cramp(120.0, 60.0)
+    t, a = sc.sample(50)
+    ev = run(CrampDetector(), t, a)
+    assert starts(ev) == [] and kinds(ev, "settled") == []
+
+
+def test_a_cramp_while_unsettled_does_not_block_the_next_ones():
+    # three 40 s cramps 220 s apart after the window opened: the first comes before the sleeper settled;
+    # restarting the clock at each blocked one would block every one (each starts < 300 s after the last)
+    sc = Scene(900.0, seed=23)
+    for on in (100.0, 360.0, 620.0):
+        sc.cramp(on, 40.0)
+    t, a = sc.sample(50)
+    d = evening()
+    ev = run(d, t, a)
+    assert [round(s.onset) for s in starts(ev)] == pytest.approx([360, 620], abs=2)
+    assert len(d.unalerted) == 1 and d.unalerted[0][0] == pytest.approx(100.0, abs=2.0)
+
+
+def test_intermittent_movement_while_unsettled_restarts_the_settle_clock():
+    # fidgeting (moves with still gaps of seconds) is settling in, not a cramp: the clock restarts after it
+    sc = Scene(700.0, seed=24)
+    sc.fidget(100.0, 120.0)
+    sc.cramp(480.0, 40.0)  # 260 s after the fidgeting: not settled yet
+    t, a = sc.sample(50)
+    d = evening()
+    ev = run(d, t, a)
+    assert starts(ev) == []  # the fidgeting restarted the clock (a pause would have settled by 400 s)
+    assert [round(on) for on, _end in d.unalerted] == pytest.approx([480], abs=2)  # the cramp, not the fidgeting
 
 
 def test_walking_unsettles_and_a_cramp_right_after_getting_back_into_bed_does_not_alert():
