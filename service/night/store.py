@@ -209,7 +209,8 @@ class NightStore:
     """
 
     def __init__(self, path: str | os.PathLike, window: NightWindow | None = None,
-                 flush_interval_s: float = 30.0, clock: Clock | None = None, readonly: bool = False):
+                 flush_interval_s: float = 30.0, clock: Clock | None = None, readonly: bool = False,
+                 timeout_s: float = 10.0):
         path = Path(path)
         if path.is_dir() or not path.suffix:  # the state directory (created if missing), or the file itself
             path = path / DB_NAME
@@ -229,7 +230,8 @@ class NightStore:
                 self._check_version()
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                           timeout=timeout_s)
                 self._setup()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the night record {path}: {exc}") from None
@@ -390,6 +392,7 @@ class NightStore:
                     (stamped.event_id, sid, e.type, e.leg, e.episode_id, e.t, wall.timestamp(), stamped.wall_time,
                      json.dumps(dict(e.fields), default=str, sort_keys=True)))
                 self._apply(e, wall, sid)
+            self._pending = _Pending()  # written in the same commit
             self._last_flush = self.clock.monotonic()
 
     def _apply(self, e: ev.Event, wall: datetime, sid: int) -> None:
@@ -504,6 +507,7 @@ class NightStore:
             self._need_session()
             with self._transaction():
                 self._write_pending()
+            self._pending = _Pending()  # only once committed: a failed commit keeps the rows for the next try
             return n
 
     def _write_pending(self) -> None:
@@ -521,7 +525,30 @@ class NightStore:
         if p.delivered:
             db.executemany("UPDATE events SET delivered_utc = ? WHERE event_id = ? AND delivered_utc IS NULL",
                            p.delivered)
-        self._pending = _Pending()
+
+    def take_pending(self) -> list[tuple[str, tuple]]:
+        """Hand over the batched rows not yet written, as ``(kind, row)`` in queue order, and forget them.
+
+        The keeper (:mod:`service.night.keeper`) holds them while the disk fails
+        and gives them back with :meth:`queue_row`.
+        """
+        with self._lock:
+            p, self._pending = self._pending, _Pending()
+        return [(kind, row) for kind in ("minutes", "temperatures", "gaps", "delivered") for row in getattr(p, kind)]
+
+    def queue_row(self, kind: str, row: tuple) -> None:
+        """Queue one row taken with :meth:`take_pending` again (written with the next flush)."""
+        self._queue(kind, row)
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's ``quick_check``: None when the file is sound, else its first complaint."""
+        with self._lock:
+            try:
+                rows = self._db.execute("PRAGMA quick_check(5)").fetchall()
+            except sqlite3.DatabaseError as exc:
+                return str(exc)
+        first = rows[0][0] if rows else "ok"
+        return None if first == "ok" else f"database disk image is malformed ({' '.join(str(first).split())})"
 
     def _need_session(self) -> int:
         if self._db is None:
