@@ -45,7 +45,27 @@ HOLD_MAX_EVENTS = 1000
 """Events kept in memory while the outbox file fails (a night has a few dozen; beyond it the oldest of the
 lowest priority are dropped, counted)."""
 
+CHECK_EVERY_S = 600.0
+"""How often a fresh connection reads the whole outbox file (``PRAGMA quick_check``): the running
+connection's page cache hides a page the card has since damaged, until a write needs it.  The file is a
+few pages, so the check costs a few milliseconds."""
+
 _ERRORS = (StoreError, sqlite3.Error, OSError)
+
+
+def file_problem(path: Path) -> str | None:
+    """A damaged outbox file, read through a fresh read-only connection; None when sound or unreadable."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        first = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        return None if isinstance(exc, sqlite3.OperationalError) else str(exc)
+    finally:
+        db.close()
+    return None if first == "ok" else f"database disk image is malformed ({' '.join(str(first).split())})"
 
 
 class OutboxKeeper:
@@ -72,6 +92,8 @@ class OutboxKeeper:
         self._mem: OrderedDict[int, OutboxRow] = OrderedDict()  # seq -> row held in memory
         self._acked: set[int] = set()  # seqs in the file the broker acknowledged but that could not be deleted
         self._next = 0  # the largest seq given out
+        self._clock = clock
+        self._checked_at = clock()
         with self._lock:
             self._open()
 
@@ -317,6 +339,11 @@ class OutboxKeeper:
             was = (self.fault.in_fault, self.lost, len(self.set_aside))
             if self._box is None or self._mem or self._acked or self.fault.failing:
                 self._retry()
+            elif self._clock() - self._checked_at >= CHECK_EVERY_S:
+                self._checked_at = self._clock()
+                problem = file_problem(self.path)
+                if problem is not None:
+                    self._damaged(sqlite3.DatabaseError(problem))
             self.fault.settle()
             return (self.fault.in_fault, self.lost, len(self.set_aside)) != was
 
