@@ -304,8 +304,8 @@ class MQTTBridge:
             return
         ignored = cmds.not_a_command(payload, retained=bool(message.retain))
         if ignored == cmds.RETAINED:
-            self.ignored_retained += 1
             self._warn_retained_once(topic, payload)
+            self.ignored_retained += 1  # counted once it is also reported: a reader of both sees them agree
             return
         if ignored == cmds.EMPTY:
             log.debug("mqtt: empty payload on %s (a retained message cleared): not a command", topic)
