@@ -267,7 +267,6 @@ def test_the_cli_flag_defaults_off():
     for argv in (["simulate", "-o", "x.csv"], ["demo"], ["run", "--simulate"]):
         assert p.parse_args(argv).lookalikes is False
         assert p.parse_args(argv + ["--lookalikes"]).lookalikes is True
-        assert p.parse_args(argv + ["--no-lookalikes"]).lookalikes is False
 
 
 def test_simulate_night_passes_the_switch():
