@@ -63,6 +63,7 @@ class RunOptions:
     sleeper: str = "normal"
     fail_rate: float = 0.0
     start: datetime | None = None
+    lookalikes: bool = False  # simulated night: add the real-recording look-alikes (--lookalikes)
 
 
 class Service:
@@ -127,7 +128,8 @@ class Service:
         simulate = None
         if opts.simulate:
             simulate = SimOptions(seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
-                                  sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate)
+                                  sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate,
+                                  lookalikes=opts.lookalikes)
         self.hardware = open_hardware(self.config, simulate, self._sink)
 
     def _open_mqtt(self) -> None:
@@ -371,15 +373,17 @@ def cmd_run(args) -> int:
 
     config = cfg.load_checked(args.config)
     simulate = args.simulate or config.device.simulated
-    if not simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0):
-        raise ConfigError("--seed, --cramps and --speed only apply with --simulate (or device.simulated = true)")
+    lookalikes = bool(getattr(args, "lookalikes", False))
+    if not simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0 or lookalikes):
+        raise ConfigError("--seed, --cramps, --speed and --lookalikes only apply with --simulate "
+                          "(or device.simulated = true)")
     start = None
     if simulate:
         from service.app.simulated import prepare
 
         config, start = prepare(config)
     options = RunOptions(simulate=simulate, seed=args.seed, cramps=args.cramps, speed=args.speed,
-                         duration_s=args.duration, start=start)
+                         duration_s=args.duration, start=start, lookalikes=lookalikes)
     service = Service(config, options)
     _install_signals(service, args.config)
     try:
