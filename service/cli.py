@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", metavar="D", help="night to show, by the date it started (YYYY-MM-DD); default: last night")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="text for a terminal, json for scripts, markdown for notes (default: text)")
+    p.add_argument("--record", metavar="FILE",
+                   help="read this night record instead of the state directory's, e.g. one the service set "
+                        "aside as night.sqlite3.corrupt-<time> (default: <state_dir>/night.sqlite3)")
 
     p = sub.add_parser("history", parents=[common], help="trend over past nights")
     p.add_argument("--days", type=int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
@@ -154,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: a table and a chart (PNG in the state directory); json: the numbers only, "
                         "no chart (default: text)")
+    p.add_argument("--record", metavar="FILE",
+                   help="read this night record instead of the state directory's, e.g. one set aside as "
+                        "night.sqlite3.corrupt-<time> (default: <state_dir>/night.sqlite3)")
 
     p = sub.add_parser("doctor", parents=[common], help="check the set-up and say how to fix it")
     p.add_argument("--simulate", action="store_true", help="check against emulated hardware (default: off)")
