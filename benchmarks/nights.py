@@ -241,8 +241,8 @@ def _lookalike_kinds(rng: np.random.Generator, sleeper: str, hours: float) -> tu
     if rng.random() < lk.SETTLING_P:
         first.append("settling")
     rest = []
-    for kind, per_h in lk.RATES[sleeper].items():
-        rest += [kind] * int(rng.poisson(per_h * hours))
+    for kind, n in lk.night_counts(rng, sleeper, hours).items():
+        rest += [kind] * n
     rest += ["getup"] * int(rng.poisson(GETUPS_PER_8H[sleeper] * hours / 8.0))
     return first, rest
 

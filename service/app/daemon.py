@@ -137,9 +137,11 @@ class Service:
             log.info("mqtt: no broker configured (mqtt.host); events are kept in the night record only")
             return
         from service.mqtt.client import MQTTBridge
-        from service.mqtt.outbox import Outbox
+        from service.mqtt.outboxkeeper import OutboxKeeper
 
-        self.outbox = Outbox(self.config.state_dir, self.config.mqtt.outbox_max_events)
+        # The keeper holds in memory what a damaged, full or read-only disk refuses (docs/reliability.md).
+        self.outbox = OutboxKeeper(self.config.state_dir, self.config.mqtt.outbox_max_events,
+                                   clock=self.clock.monotonic)
         self.publisher = MQTTBridge(self.config, self.outbox, self._command, on_delivered=self._delivered)
 
     def _delivered(self, event_id: str) -> None:
@@ -173,20 +175,22 @@ class Service:
 
     def start(self) -> None:
         from service.app import sdnotify
-        from service.night.store import NightStore
+        from service.night.keeper import RecordKeeper
 
         state_dir = self.config.state_dir
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise NightcrampError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
+        except OSError as exc:  # the alert needs only the sensor: the record keeper holds and retries
+            log.error("cannot create the state directory %s: %s; alerting without a night record for now",
+                      state_dir, exc.strerror)
         from service.learning.active import with_active_tuning
 
         self.config = with_active_tuning(self.config)  # nightcramp tune --apply: effective from this start
         self._open_hardware()
         window = NightWindow.from_config(self.config.night)
-        self.store = NightStore(state_dir, window=window, flush_interval_s=self.config.storage.flush_interval_s,
-                                clock=self.clock)
+        # A damaged record is set aside, an unwritable one held in memory and retried: never a failed start.
+        self.store = RecordKeeper(state_dir, window=window, flush_interval_s=self.config.storage.flush_interval_s,
+                                  clock=self.clock)
         self.store.start_session()
         self._open_mqtt()
         self._open_gpio()

@@ -165,7 +165,7 @@ def make_night(hours: float, cramps: int, seed: int, sleeper: str = "normal", *,
             for free_room in (look.release_settling, lambda: look.release_getups(walk_plan)):
                 if a is None and free_room():
                     a = slots.place(span, "cramp", 600.0, min(300.0, horizon * 0.05), horizon - 60.0,
-                                    avoid={"walk": 600.0, "cramp": 1200.0, "handling": 300.0})
+                                    avoid={"walk": 600.0, "cramp": 1200.0, "handling": 600.0})
         if a is None:
             raise ConfigError(f"cannot fit {cramps} cramps (10 min apart, away from walking) into {hours:g} h")
         cramp_plan.append((a, sustained, release, mild))
@@ -243,7 +243,7 @@ class _LookalikePlan:
     def __init__(self, seed: int, sleeper: str, horizon: float, slots: _Slots):
         ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x6E63, 0x10CA])
         self.r_place, self.r_build = (np.random.default_rng(s) for s in ss.spawn(2))
-        self.rates = lk.RATES.get(sleeper, lk.RATES["normal"])
+        self.sleeper = sleeper
         self.horizon = horizon
         self.slots = slots
         self.items: list[tuple[float, str, tuple]] = []
@@ -293,12 +293,12 @@ class _LookalikePlan:
         return True
 
     def fit_settling(self, starts: list[float]) -> None:
-        """Cut the settling period to end 2 min before the first of ``starts`` (drop it if nothing is left)."""
+        """Cut the settling period to end 10 min before the first of ``starts`` (drop it if under 2 min is left)."""
         first = min([s for s in starts if s >= 0], default=None)
         out = []
         for a, kind, args in self.items:
-            if kind == "settling" and first is not None and a + args[0] > first - 120.0:
-                period = first - 120.0 - a
+            if kind == "settling" and first is not None and a + args[0] > first - 600.0:
+                period = first - 600.0 - a
                 if period < 120.0:
                     continue
                 args = (period,)
@@ -322,10 +322,11 @@ class _LookalikePlan:
 
     def place_night_events(self) -> None:
         rng, hours = self.r_place, self.horizon / 3600.0
+        counts = lk.night_counts(rng, self.sleeper, hours)
         for kind in ("restless", "adjust", "sit_edge", "arousal"):
             # A cramp comes out of sleep: 10 min clear of being awake, handling or sitting up; 2 min of an arousal.
             avoid = {"cramp": 120.0 if kind == "arousal" else 600.0, "walk": 60.0}
-            for _ in range(rng.poisson(self.rates[kind] * hours)):
+            for _ in range(counts[kind]):
                 if kind == "restless":
                     d = 60.0 * lk._lognormal(rng, lk.RESTLESS_MIN_MEDIAN, lk.RESTLESS_MIN_SIGMA, lk.RESTLESS_MIN_CLIP)
                     span = d
