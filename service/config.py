@@ -117,12 +117,19 @@ class DetectionConfig:
     A knob left at None takes the preset's value (docs/learning.md): ``confirm_s`` the seconds of
     sustained movement before an alert; ``turn_confirm_s`` the extra seconds a leg that turned more
     than 45 degrees must keep moving; ``active_share`` the share of active windows needed.
+    ``settle_s``: stillness needed before anything alerts (after start, walking, handling);
+    ``baseline_max_extra_s``: the most this sleeper's own long stirs may add to ``confirm_s``;
+    ``quiet_start_s``: a service start inside the night whose first this-many seconds are quiet counts as
+    settled (a restart on a sleeping leg; 0: always ``settle_s``) (docs/detection.md).
     """
 
     sensitivity: str = "normal"
     confirm_s: float | None = None
     turn_confirm_s: float | None = None
     active_share: float | None = None
+    settle_s: float = 300.0
+    baseline_max_extra_s: float = 8.0
+    quiet_start_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -406,6 +413,12 @@ SCHEMA: dict[str, dict[str, Spec]] = {
                            "Extra seconds a leg that turned over 45 degrees must keep moving (rolling over); unset: 4."),
         "active_share": (_float_range(0.5, 0.95), "# active_share = 0.75",
                          "Share of the last confirm_s that must be active; unset: the preset's."),
+        "settle_s": (_float_range(0.0, 1800.0), "300.0",
+                     "Seconds of stillness before anything may alert: after start, after walking, after the sensor was handled."),
+        "baseline_max_extra_s": (_float_range(0.0, 30.0), "8.0",
+                                 "Most seconds this sleeper's own long stirs may add to confirm_s (0: no baseline)."),
+        "quiet_start_s": (_float_range(0.0, 600.0), "60.0",
+                          "A start inside the night this many seconds quiet counts as settled (a restart on a sleeping leg; 0: off)."),
     },
     "prompts": {
         "warm_compress": (_boolean, "true", "Send a warm-compress reminder during an episode."),

@@ -21,6 +21,7 @@ from firmware.clock import Clock
 from firmware.errors import NightcrampError
 from firmware.samples import AccelBatch, Gap, SensorStatus, TempReading
 from service import events as ev
+from service.app.baseline_store import load_baseline, save_baseline
 from service.app.indicators import Indicators
 from service.app.schedule import Boundary, Schedule
 from service.config import Config
@@ -82,13 +83,16 @@ class Core:
         self.window = NightWindow.from_config(config.night)
         self.timebase = TimeBase(clock, self.window.tz)
         self.timebase.on_jump(lambda jump: store.relabel_wall(jump.seconds))
-        self.legs = {s.name: LegPipeline(s.name, config.detection, config.prompts)
+        self.legs = {s.name: LegPipeline(s.name, config.detection, config.prompts,
+                                         load_baseline(config.state_dir, s.name, config.detection.baseline_max_extra_s))
                      for s in config.accelerometer.sensors}
+        self._settled_seen = {name: False for name in self.legs}
         self.schedule = Schedule(self.window, self.timebase, config.storage.flush_interval_s, clock.monotonic())
         self.indicators = Indicators(gpio, config.prompts.local_alert_after_s, has_broker=publisher is not None)
         self.armed = True
         self.room_temp_c: float | None = None
         self.in_window = False
+        self._started_outside = False  # a window opened later is the evening, not a restart inside the night
         self.night: date | None = None
         self.stats = CoreStats()
         self._last_episode_leg: str | None = None
@@ -141,6 +145,14 @@ class Core:
         if self.snippets is not None:
             self.snippets.add(batch.leg, batch.t_mono, batch.accel_g)
         self._take(leg.feed(batch.t_mono, batch.accel_g))
+        if leg.settled != self._settled_seen.get(leg.name):
+            self._settled_seen[leg.name] = leg.settled
+            self._state_dirty = True
+            if leg.settled:
+                log.info("%s leg: settled, alerts possible", leg.name)
+            else:
+                log.info("%s leg: not settled (%s): no alert until still for %.0f s", leg.name,
+                         leg.detector.unsettle_reason, self.config.detection.settle_s)
 
     def _gap(self, gap: Gap) -> None:
         leg = self.legs.get(gap.leg)
@@ -273,13 +285,17 @@ class Core:
             self._open_window(boundary)
         elif not boundary.inside and self.in_window:
             self._close_window()
+        if not boundary.inside:
+            self._started_outside = True
         if boundary.retention is not None:
             self._retention(boundary.retention)
 
     def _open_window(self, boundary: Boundary) -> None:
         self.night = boundary.night
         for leg in self.legs.values():
-            leg.open_night()
+            # a quiet first minute counts as settled only when the service started inside the night (a restart on
+            # a sleeping leg), not when the window opens on a running service (the sensor may lie on the nightstand)
+            leg.open_night(quiet_start=not self._started_outside)
         log.info("night window opened: night of %s, detection %s", self.night,
                  "armed" if self.armed else "DISARMED")
         self.in_window = True
@@ -290,6 +306,7 @@ class Core:
         self.in_window = False
         for leg in self.legs.values():
             self._take(leg.close_night())
+            save_baseline(self.config.state_dir, leg.name, leg.baseline)
         if self.snippets is not None:
             self.snippets.night_closed()
         self._state_dirty = True
@@ -377,6 +394,7 @@ class Core:
             time=self.timebase.iso(now),
             simulated=self.config.device.simulated,
             labels=self.label_tally,
+            settled={name: leg.settled for name, leg in self.legs.items()} if self.in_window else None,
             storage=self.storage_status(),
         )))
 
@@ -437,6 +455,7 @@ class Core:
         if self.in_window:
             for leg in self.legs.values():
                 self._take(leg.stop())
+                save_baseline(self.config.state_dir, leg.name, leg.baseline)
         if self.snippets is not None:
             self.snippets.flush()
             self.snippets.release()

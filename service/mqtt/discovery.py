@@ -88,6 +88,9 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
     entity("sensor", "room_temperature", "Room temperature", state_topic=topics.temperature,
            value_template="{{ value_json.temperature_c }}", device_class="temperature",
            unit_of_measurement="°C", state_class="measurement", suggested_display_precision=1)
+    entity("binary_sensor", "settled", "Settled", state_topic=topics.state,
+           value_template="{{ 'ON' if value_json.get('settled') else 'OFF' }}", payload_on=ON, payload_off=OFF,
+           icon="mdi:sleep", entity_category="diagnostic")
     entity("sensor", "last_night_cramps", "Last night's cramps", state_topic=topics.state,
            value_template="{{ value_json.last_night_cramps }}", state_class="measurement", icon="mdi:counter")
     entity("sensor", "labelled_alarms", "Labelled alarms", state_topic=topics.state,

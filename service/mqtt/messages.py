@@ -217,6 +217,7 @@ class ServiceState:
     time: str | None = None
     simulated: bool = False  # emulated sensor and room (device.simulated): "simulated": true in the payload
     labels: Mapping[str, int] | None = None  # the kept snippets by label (service.learning.summary.tally)
+    settled: Mapping[str, bool] | None = None  # per leg: the sleeper has settled, alerts possible (docs/detection.md)
     # The night record's and the outbox's storage (service.storagefault.FaultStatus.as_dict per file);
     # "storage_ok" is false while either is in a fault.
     storage: Mapping[str, Mapping[str, Any]] | None = None
@@ -241,6 +242,9 @@ def state(topics: Topics, st: ServiceState) -> Message:
         payload["simulated"] = True
     if st.labels is not None:
         payload["labels"] = dict(st.labels)
+    if st.settled is not None:
+        payload["settled"] = bool(st.settled) and all(st.settled.values())
+        payload["settled_legs"] = {leg: bool(v) for leg, v in st.settled.items()}
     storage = {name: dict(v) for name, v in (st.storage or {}).items()}
     payload["storage_ok"] = all(v.get("status") == "ok" for v in storage.values())
     if storage:

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.pipeline.baseline import StirBaseline
+
 WINDOW_S = 0.5
 """Feature window on the sample clock, in seconds."""
 
@@ -107,6 +109,37 @@ RESTART_PEAK_RATIO = 1.5
 BUFFER_S = 60.0
 """Raw samples kept for the one-off walking check."""
 
+SETTLE_S = 300.0
+"""Default stillness that counts as settled (``[detection] settle_s``): five minutes without a movement
+longer than a twitch, the sustained-inactivity bout actigraphy scores as sleep onset.  Until then (after
+start, after walking, after handling) nothing alerts."""
+
+SETTLE_BREAK_S = 2.0
+"""While unsettled, a movement lasting this long restarts the settle clock; twitches and bumps do not."""
+
+HANDLING_TURN_DEG = 120.0
+"""A movement that is still going at the alert and has turned the sensor this far from where it lay is
+handling (strapping on, adjusting, picking up; an axis flipping between +1 and -1 g): a shin in bed, even in
+a cramp's drawn-up tilt, does not turn that far in one continuous movement, and a rollover that does is
+over long before the alert."""
+
+QUIET_START_S = 60.0
+"""Default ``[detection] quiet_start_s``: a start (the service, a replay) whose first minute of measured signal holds
+no movement longer than a twitch and no handling is a restart on a leg that already lies asleep (a power cut, a
+watchdog restart, an update at 3 a.m.): settled then, not after ``settle_s``.  Whoever straps the sensor on or settles
+in moves within the first minute (the real recordings: every one starts with movement within seconds)."""
+
+BLOCKED_MAX_GAP_S = 3.0
+"""A movement that met every alert criterion while the sleeper was not settled (no alert) is judged when it has ended:
+it was near-continuous like a cramp when it was moving (not still) in ``min_active_frac`` of its windows and never
+still for longer than this.  Settling-in and arousal bouts of 20 s or more are intermittent (real: longest still gap
+4/8/9 s p10/median/p90, duty 0.5-0.86); a cramp holds on (no still second).  Such a cramp-like movement is recorded as
+an unalerted episode and does not count as settling-in movement: the settle clock pauses over it instead of restarting,
+so one cramp caught while unsettled does not keep the next one from alerting."""
+
+EPISODE_WALK_CHECK_S = 5.0
+"""During an episode, how often the last seconds are checked for walking (walking ends an episode)."""
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -154,7 +187,9 @@ WALK_RHYTHM_BIG_FRAC = 0.2
 class DetectorEvent:
     """What the detector reports; the alert policy turns these into service events.
 
-    ``kind``: ``"start"`` (the alert is raised at ``t``), ``"update"`` or ``"end"``.
+    ``kind``: ``"start"`` (the alert is raised at ``t``), ``"update"`` or ``"end"``; ``"settled"`` (the
+    sleeper has lain still for ``settle_s``; ``onset`` is when the unsettled span began) and
+    ``"unsettled"`` (walking or handling; ``reason`` says which).
     ``t``: seconds on the sample clock.  ``onset``: estimated onset (s).
     ``duration_s``: ``t`` minus onset for start/update, onset to the last movement for end.
     ``intensity``: RMS dynamic acceleration of the active part of the episode, in g.
@@ -167,9 +202,10 @@ class DetectorEvent:
     duration_s: float
     intensity: float
     tilt_deg: float = 0.0
+    reason: str = ""
 
 
-_IDLE, _CANDIDATE, _EPISODE, _WALK_HOLD = range(4)
+_IDLE, _CANDIDATE, _EPISODE, _WALK_HOLD, _BLOCKED = range(5)
 
 
 @dataclass(frozen=True)
@@ -188,19 +224,29 @@ class _Windows:
 class CrampDetector:
     """Streaming detector for one leg.  Feed it batches of samples in time order."""
 
-    def __init__(self, sensitivity: str = "normal", leg: str = "leg", preset: Preset | None = None):
-        """``preset``: thresholds to use instead of the named preset's (a per-sleeper tuning)."""
+    def __init__(self, sensitivity: str = "normal", leg: str = "leg", preset: Preset | None = None,
+                 settle_s: float = SETTLE_S, baseline: StirBaseline | None = None,
+                 quiet_start_s: float = QUIET_START_S):
+        """``preset``: thresholds to use instead of the named preset's (a per-sleeper tuning);
+        ``settle_s``: stillness needed before anything may alert; ``baseline``: this sleeper's stirs
+        (kept across nights by the caller; a fresh one, which adds nothing, by default);
+        ``quiet_start_s``: a start this quiet for this long is settled (0: off, always ``settle_s``)."""
         if sensitivity not in PRESETS:
             raise ValueError(f"sensitivity must be one of {', '.join(PRESETS)}, got {sensitivity!r}")
         self.sensitivity = sensitivity
         self.leg = leg
         self.preset = PRESETS[sensitivity] if preset is None else preset
+        self.settle_s = float(settle_s)
+        self.quiet_start_s = float(quiet_start_s)
+        self.baseline = baseline if baseline is not None else StirBaseline()
         self.reset()
 
     # ------------------------------------------------------------ public API
 
-    def reset(self) -> None:
-        """Forget everything (a new night, a re-attached sensor)."""
+    def reset(self, quiet_start: bool = True) -> None:
+        """Forget everything (a new night, a re-attached sensor).  ``quiet_start``: whether a quiet first
+        ``quiet_start_s`` may count as settled (a start inside the night; not when the night window opens on a
+        running service in the evening, when the sensor may lie on the nightstand)."""
         self._pend_t = np.empty(0)
         self._pend_a = np.empty((0, 3))
         self._last_t = -np.inf
@@ -234,10 +280,43 @@ class CrampDetector:
         self._power_n = 0
         self._tilt_deg = 0.0
         self._last_window_t = 0.0
+        self._cand_windows = 0
+        self._cand_active = 0
+        self._max_turn = 0.0
+        self._cand_last_act_t = 0.0
+        self._need_s = self.preset.alert_after_s
+        self._last_walk_check_t = 0.0
+        # settled state: unsettled from the start until the leg has lain still for settle_s
+        self._settled = False
+        self._unsettled_since: float | None = None  # set by the first window
+        self._unsettle_reason = "start"
+        self._last_move_t: float | None = None
+        self.unsettled_spans: list[tuple[float, float | None, str]] = []
+        """Closed and open unsettled spans of this night: (start s, end s or None while open, reason)."""
+        self._quiet_start = bool(quiet_start) and self.quiet_start_s > 0
+        self._ready_t: float | None = None  # first window with a measured noise floor
+        self._moved = False  # a movement longer than a twitch (or walking, handling) since the start
+        self._warm: list[tuple[np.ndarray, np.ndarray]] = []  # warm-up windows' power, judged once a floor is known
+        self._clock_at_onset: float | None = None
+        self._blk_windows = self._blk_moving = self._blk_run = 0
+        self._blk_longest = 0
+        self._blk_last_windows = self._blk_last_moving = 0
+        self.unalerted: list[tuple[float, float]] = []
+        """Cramp-like movements while not settled (no alert): (onset s, end of movement s)."""
 
     @property
     def in_episode(self) -> bool:
         return self._state == _EPISODE
+
+    @property
+    def settled(self) -> bool:
+        """Whether the sleeper has settled (alerts possible), as of the newest window."""
+        return self._settled
+
+    @property
+    def unsettle_reason(self) -> str | None:
+        """Why the sleeper is not settled (``start``, ``walking``, ``handling``), None when settled."""
+        return None if self._settled else self._unsettle_reason
 
     @property
     def noise_floor_g(self) -> float:
@@ -338,8 +417,16 @@ class CrampDetector:
             if w.size == 0:
                 return []
         peak = np.sqrt(peak)
+        if self._last_move_t is None:  # the first window: unsettled from here (service start, a new night)
+            self._last_move_t = self._unsettled_since = float(w[0]) * WINDOW_S
+            self.unsettled_spans.append((self._unsettled_since, None, "start"))
         noise, ready = self._noise_for(w, var)
         p = self.preset
+        if self._ready_t is None:
+            self._warm.append((var[~ready], dof[~ready]))
+            if ready.any():
+                self._ready_t = float(w[int(np.argmax(ready))]) * WINDOW_S
+                self._warm_up_moved(p)
         # standard error of a 3-axis variance estimate from n samples
         var_se = noise * np.sqrt(2.0 / (3.0 * dof))
         excess = var - noise
@@ -362,10 +449,23 @@ class CrampDetector:
         idx = np.where(still, np.arange(w.size), -1)
         last_still = np.maximum.accumulate(idx)
         events = self._run(w, mean, dyn, peak, active, still, last_still)
+        events += self._check_settled((float(w[-1]) + 1.0) * WINDOW_S)
         self._prev_widx, self._prev_mean, self._prev_n = int(w[-1]), mean[-1].copy(), float(n[-1])
         if last_still[-1] >= 0:
             self._posture = mean[last_still[-1]].copy()
         return events
+
+    def _warm_up_moved(self, p: Preset) -> None:
+        """The warm-up's windows judged against the first floor: a movement then is a start that is not quiet
+        (settling in, strapping on), although nothing could count as active while it lasted."""
+        var = np.concatenate([v for v, _d in self._warm]) if self._warm else np.empty(0)
+        dof = np.concatenate([d for _v, d in self._warm]) if self._warm else np.empty(0)
+        self._warm = []
+        excess = var - self._noise_var
+        act = (excess > p.on_z * self._noise_var * np.sqrt(2.0 / (3.0 * dof))) & (
+            np.sqrt(np.maximum(excess, 0.0)) >= p.on_abs_g)
+        if int(act.sum()) * WINDOW_S >= SETTLE_BREAK_S:
+            self._moved = True
 
     def _noise_for(self, w: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Noise floor (g^2, 3 axes) in effect for each window, from blocks that ended before it.
@@ -420,6 +520,7 @@ class CrampDetector:
                 if k >= active_idx.size:
                     break
                 i = int(active_idx[k])
+                events += self._check_settled(win.w[i] * WINDOW_S)
                 self._start_candidate(i, win.w, mean, last_still)
                 prev_w = win.w[i] - 1
             gap_s = (win.w[i] - prev_w - 1) * WINDOW_S if prev_w is not None else 0.0
@@ -430,6 +531,8 @@ class CrampDetector:
                 advance = self._candidate_window(win, i, t_end, gap_s, events)
             elif self._state == _EPISODE:
                 advance = self._episode_window(win, i, t_end, gap_s, events)
+            elif self._state == _BLOCKED:
+                advance = self._blocked_window(win, i, t_end, gap_s, events)
             else:
                 advance = self._walk_hold_window(win, i, t_end)
             if advance:
@@ -454,10 +557,17 @@ class CrampDetector:
             self._restarts = restarts
         self._flags.append(act)
         self._peaks.append(win.peak[i])
+        self._cand_windows += 1
         if act:
             self._still_run = 0
             self._power_sum += win.dyn[i] ** 2
             self._power_n += 1
+            self._cand_active += 1
+            self._cand_last_act_t = t_end
+            self._max_turn = max(self._max_turn, self._angle(win.mean[i]))
+            if not self._settled and t_end - self._onset >= SETTLE_BREAK_S:
+                self._last_move_t = t_end  # a real movement while unsettled: the settle clock restarts
+                self._moved = True
         else:
             self._dipped = True
             if not win.still[i]:
@@ -467,22 +577,31 @@ class CrampDetector:
                 if self._still_run * WINDOW_S > p.max_still_s:
                     self._state = _IDLE
                     self._recent_runs.append(t_end)
+                    if self._settled:  # a stir in sleep that ended in stillness: this sleeper's baseline
+                        self.baseline.add(self._cand_last_act_t - self._onset)
                     return True
         if (
             act
-            and t_end - self._onset >= p.alert_after_s
+            and t_end - self._onset >= self._need_s
             and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
+            and self._cand_active >= p.min_active_frac * self._cand_windows
             and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
-            and (t_end - self._onset >= p.alert_after_s + p.turned_extra_s
+            and (t_end - self._onset >= max(self._need_s, p.alert_after_s + p.turned_extra_s)
                  or self._angle(win.mean[i]) < TURNED_DEG)
         ):
             if self._walking(t_end):
-                self._state = _WALK_HOLD
-                self._last_active_t = t_end
+                self._hold(t_end)
+                events += self._unsettle(t_end, "walking")
+            elif self._max_turn >= HANDLING_TURN_DEG:
+                self._hold(t_end)
+                events += self._unsettle(t_end, "handling")
+            elif not self._settled:
+                self._begin_blocked()  # not settled yet: nothing alerts (settling in, back in bed, after handling)
             else:
                 self._state = _EPISODE
                 self._last_active_t = t_end
                 self._last_update_t = t_end
+                self._last_walk_check_t = t_end
                 self._prev_act = True
                 self._tilt_deg = self._angle(win.mean[i])
                 events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
@@ -498,6 +617,14 @@ class CrampDetector:
             events.append(self._end(t_end - (gap_s + WINDOW_S)))
             return False  # the episode ended before the gap: this window may open a new one
         self._last_active_t += gap_s  # lost data is not evidence that the leg settled
+        self._peaks.append(win.peak[i])
+        if act and t_end - self._last_walk_check_t >= EPISODE_WALK_CHECK_S:
+            self._last_walk_check_t = t_end
+            if self._walking(t_end):  # walking is never a cramp going on: the episode is over
+                events.append(self._end(t_end))
+                self._hold(t_end)
+                events += self._unsettle(t_end, "walking")
+                return True
         # a lone marginal window is noise: movement is two active windows in a row or a clear one
         if act and (self._prev_act or win.dyn[i] >= 2.0 * p.on_abs_g):
             self._last_active_t = t_end
@@ -513,10 +640,67 @@ class CrampDetector:
                                         self._intensity(), self._tilt_deg))
         return True
 
+    def _begin_blocked(self) -> None:
+        """A movement met every alert criterion while the sleeper is not settled: no alert; follow it to its
+        end to judge whether it was cramp-like (near-continuous) or settling-in movement."""
+        self._state = _BLOCKED
+        self._last_active_t = self._cand_last_act_t
+        self._last_walk_check_t = self._cand_last_act_t
+        self._prev_act = True
+        self._blk_windows = self._blk_last_windows = self._cand_windows
+        self._blk_moving = self._blk_last_moving = self._cand_active
+        self._blk_run = self._blk_pending = 0
+        self._blk_longest = int(self.preset.max_still_s / WINDOW_S)  # what the candidate may have had
+
+    def _blocked_window(self, win: "_Windows", i: int, t_end: float, gap_s: float,
+                        events: list[DetectorEvent]) -> bool:
+        """The movement goes on like an episode (no events); at its end it is judged (:data:`BLOCKED_MAX_GAP_S`)."""
+        p = self.preset
+        act = win.active[i]
+        if gap_s > LONG_GAP_S:  # nothing can be said about the leg over a loss: settling-in movement
+            self._state = _IDLE
+            self._last_move_t = max(self._last_move_t or 0.0, self._last_active_t)
+            return False
+        self._peaks.append(win.peak[i])
+        if act and t_end - self._last_walk_check_t >= EPISODE_WALK_CHECK_S:
+            self._last_walk_check_t = t_end
+            if self._walking(t_end):
+                self._hold(t_end)
+                events += self._unsettle(t_end, "walking")
+                return True
+        self._blk_windows += 1
+        if not win.still[i]:  # moving relative to the noise floor: active or weak movement
+            self._blk_moving += 1
+            self._blk_pending = max(self._blk_pending, self._blk_run)
+            self._blk_run = 0
+        else:
+            self._blk_run += 1
+        if act and (self._prev_act or win.dyn[i] >= 2.0 * p.on_abs_g):
+            self._last_active_t = t_end
+            self._last_move_t = t_end  # until judged, the movement keeps the sleeper unsettled
+            self._blk_longest = max(self._blk_longest, self._blk_pending)  # a still gap inside the movement
+            self._blk_pending = 0
+            self._blk_last_windows, self._blk_last_moving = self._blk_windows, self._blk_moving
+        self._prev_act = act
+        if t_end - self._last_active_t >= p.end_quiet_s:
+            self._state = _IDLE
+            cramp_like = (self._blk_last_moving >= p.min_active_frac * self._blk_last_windows
+                          and self._blk_longest * WINDOW_S <= BLOCKED_MAX_GAP_S)
+            if cramp_like:
+                # not settling-in movement: the clock pauses over it (the quiet before it still counts)
+                before = self._onset - (self._clock_at_onset if self._clock_at_onset is not None else self._onset)
+                self._last_move_t = self._last_active_t - max(0.0, before)
+                self.unalerted.append((self._onset, self._last_active_t))
+            else:
+                self._last_move_t = self._last_active_t
+        return True
+
     def _walk_hold_window(self, win: "_Windows", i: int, t_end: float) -> bool:
         """Walking: no alert until the leg has been still for a while (then idle again)."""
         if win.active[i]:
             self._last_active_t = t_end
+            if not self._settled:
+                self._last_move_t = t_end
         elif t_end - self._last_active_t >= WALK_HOLD_QUIET_S:
             self._state = _IDLE
         return True
@@ -531,8 +715,56 @@ class CrampDetector:
         self._still_run = 0
         self._power_sum = 0.0
         self._power_n = 0
+        self._cand_windows = 0
+        self._cand_active = 0
+        self._cand_last_act_t = self._onset
+        self._max_turn = 0.0
+        self._clock_at_onset = self._last_move_t
+        self._need_s = self.preset.alert_after_s + self.baseline.extra_s(self.preset.alert_after_s)
         j = int(last_still[i - 1]) if i > 0 else -1
         self._onset_posture = mean[j].copy() if j >= 0 else self._posture
+
+    def _hold(self, t: float) -> None:
+        """No alert until the leg has been quiet for a while (walking, handling)."""
+        self._state = _WALK_HOLD
+        self._last_active_t = t
+        if not self._settled:
+            self._last_move_t = t
+            self._moved = True
+
+    def _unsettle(self, t: float, reason: str) -> list[DetectorEvent]:
+        """Walking or handling: the sleeper must settle again before anything alerts."""
+        self._last_move_t = t
+        self._moved = True
+        if not self._settled:
+            if self.unsettled_spans and self.unsettled_spans[-1][1] is None:
+                start, _end, _r = self.unsettled_spans[-1]
+                self.unsettled_spans[-1] = (start, None, reason)
+            self._unsettle_reason = reason
+            return []
+        self._settled = False
+        self._unsettled_since = t
+        self._unsettle_reason = reason
+        self.unsettled_spans.append((t, None, reason))
+        return [DetectorEvent("unsettled", t, t, 0.0, 0.0, reason=reason)]
+
+    def _check_settled(self, t: float) -> list[DetectorEvent]:
+        """Settled once the leg has been still for ``settle_s`` (stamped when that was reached)."""
+        if self._settled or self._last_move_t is None or self._state in (_WALK_HOLD, _CANDIDATE, _BLOCKED):
+            return []
+        if (self._quiet_start and not self._moved and self._unsettle_reason == "start" and self._ready_t is not None
+                and t - self._ready_t >= self.quiet_start_s):
+            at = min(self._ready_t + self.quiet_start_s, self._last_move_t + self.settle_s)
+        elif t - self._last_move_t < self.settle_s:
+            return []
+        else:
+            at = self._last_move_t + self.settle_s
+        self._settled = True
+        since = self._unsettled_since if self._unsettled_since is not None else at
+        if self.unsettled_spans and self.unsettled_spans[-1][1] is None:
+            start, _end, reason = self.unsettled_spans[-1]
+            self.unsettled_spans[-1] = (start, at, reason)
+        return [DetectorEvent("settled", at, since, at - since, 0.0, reason=self._unsettle_reason)]
 
     def _periodic_context(self, t: float) -> bool:
         """At least two short movements ended in the last two minutes (a PLM series or restlessness)."""

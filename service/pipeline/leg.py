@@ -18,6 +18,7 @@ import numpy as np
 from service.config import DetectionConfig, PromptsConfig
 from service.events import Event
 from service.pipeline.alerts import AlertPolicy
+from service.pipeline.baseline import StirBaseline
 from service.pipeline.detect import CrampDetector
 from service.pipeline.tuning import make_detector
 from service.pipeline.movement import MinuteSummary, MovementSummarizer
@@ -85,9 +86,11 @@ class LegOutput:
 class LegPipeline:
     """Detector, alert policy and movement summary of one leg, fed in batches."""
 
-    def __init__(self, name: str, detection: DetectionConfig, prompts: PromptsConfig):
+    def __init__(self, name: str, detection: DetectionConfig, prompts: PromptsConfig,
+                 baseline: StirBaseline | None = None):
+        """``baseline``: this sleeper's stirs, loaded by the caller from the state directory (kept across nights)."""
         self.name = name
-        self.detector: CrampDetector = make_detector(detection, name)
+        self.detector: CrampDetector = make_detector(detection, name, baseline)
         self.policy = AlertPolicy(prompts, name)
         self.movement = MovementSummarizer(name)
         self.sensor_ok = True
@@ -138,9 +141,11 @@ class LegPipeline:
 
     # ------------------------------------------------------------ the night
 
-    def open_night(self) -> None:
-        """The night window opened: samples from before it are not part of this night."""
-        self.detector.reset()
+    def open_night(self, quiet_start: bool = True) -> None:
+        """The night window opened: samples from before it are not part of this night.  ``quiet_start``:
+        whether a quiet start may count as settled (the service started inside the night, not the window
+        opening in the evening on a running service)."""
+        self.detector.reset(quiet_start=quiet_start)
         self.to_detector.take()
 
     def close_night(self) -> LegOutput:
@@ -161,6 +166,15 @@ class LegPipeline:
     @property
     def alerting(self) -> bool:
         return self.policy.alerting
+
+    @property
+    def settled(self) -> bool:
+        """Whether this leg's sleeper has settled (alerts possible); False after start, walking, handling."""
+        return self.detector.settled
+
+    @property
+    def baseline(self) -> StirBaseline:
+        return self.detector.baseline
 
     @property
     def episode_id(self) -> str | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from service.config import DetectionConfig
+from service.pipeline.baseline import StirBaseline
 from service.pipeline.detect import PRESETS, CrampDetector, Preset
 
 KNOBS = ("confirm_s", "turn_confirm_s", "active_share")
@@ -43,6 +44,12 @@ def is_tuned(detection: DetectionConfig) -> bool:
     return any(getattr(detection, k) is not None for k in KNOBS)
 
 
-def make_detector(detection: DetectionConfig, leg: str = "leg") -> CrampDetector:
-    """The detector the service runs for ``detection`` on one leg."""
-    return CrampDetector(detection.sensitivity, leg, preset=preset_for(detection))
+def make_detector(detection: DetectionConfig, leg: str = "leg", baseline: StirBaseline | None = None) -> CrampDetector:
+    """The detector the service runs for ``detection`` on one leg; ``baseline``: this sleeper's stirs
+    (kept across nights by the caller), a fresh one when None."""
+    if baseline is None:
+        baseline = StirBaseline(detection.baseline_max_extra_s)
+    else:
+        baseline.max_extra_s = max(0.0, float(detection.baseline_max_extra_s))
+    return CrampDetector(detection.sensitivity, leg, preset=preset_for(detection), settle_s=detection.settle_s,
+                         baseline=baseline, quiet_start_s=detection.quiet_start_s)

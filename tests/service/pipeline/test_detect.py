@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.pipeline.detect import CrampDetector
+from functools import partial
+
+from service.pipeline import detect
 from service.sim.scenarios import scenario
 from support.synth import SENSORS, Scene, random_rotation, rotation_about, run, starts
 
 CRAMP_AT, CRAMP_S = 60.0, 40.0
+
+# These scenes lie still from the start and the cramp begins 60 s in: the detector is told that 40 s of
+# stillness settles the sleeper (the default is five minutes, tested in test_settle.py), so the tests below
+# measure the detection itself on every rate, sensor, rotation, gap and chunking.
+SCENE_SETTLE_S = 40.0
+CrampDetector = partial(detect.CrampDetector, settle_s=SCENE_SETTLE_S)
 
 
 def cramp_scene(seed: int, scale: float = 1.0, duration: float = 180.0) -> Scene:

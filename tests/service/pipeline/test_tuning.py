@@ -36,8 +36,8 @@ def test_knobs_out_of_range_are_refused(text):
 
 
 def test_more_time_for_a_turning_leg_stops_a_slow_turn_alarming():
-    sc = Scene(200.0, seed=0)
-    sc.rollover(130.0, 18.0)
+    sc = Scene(500.0, seed=0)
+    sc.rollover(430.0, 18.0)  # after the five minutes of stillness that settle the sleeper
     t, a = sc.sample(50, seed=0)
     default = make_detector(cfg.DetectionConfig())
     tuned = make_detector(cfg.DetectionConfig(turn_confirm_s=35.0))
@@ -46,8 +46,8 @@ def test_more_time_for_a_turning_leg_stops_a_slow_turn_alarming():
 
 
 def test_confirm_s_delays_the_alert_by_the_difference():
-    sc = Scene(220.0, seed=2)
-    sc.cramp(120.0, 60.0)
+    sc = Scene(520.0, seed=2)
+    sc.cramp(420.0, 60.0)
     t, a = sc.sample(50, seed=2)
     (d,) = starts(run(make_detector(cfg.DetectionConfig()), t, a))
     (late,) = starts(run(make_detector(cfg.DetectionConfig(confirm_s=15.0)), t, a))

@@ -47,9 +47,10 @@ def without_ids(events):
 
 @pytest.fixture(scope="module")
 def cramp_night(tmp_path_factory):
-    sc = Scene(300, seed=61)
+    # the cramp comes out of settled sleep: more than settle_s (5 min) after the last movement
+    sc = Scene(600, seed=61)
     sc.rollover(40.0, 5.0)
-    sc.cramp(120.0, 50.0)
+    sc.cramp(420.0, 50.0)
     return sc
 
 
@@ -63,7 +64,7 @@ def test_replay_prints_the_contract(tmp_path, cramp_night):
     assert kinds.count("cramp_start") == 1 and kinds.count("cramp_end") == 1
     assert {"warm_compress", "stretch_prompt"} <= set(kinds)
     start = out[kinds.index("cramp_start")]
-    assert 118.0 <= start["t"] <= 140.0 and abs(start["onset"] - 120.0) <= 2.0 and start["id"]
+    assert 418.0 <= start["t"] <= 440.0 and abs(start["onset"] - 420.0) <= 2.0 and start["id"]
     assert start["room_temp_c"] == 16.5  # the reading in effect at the alert, not a later one
     warm = out[kinds.index("warm_compress")]
     assert "cold" in warm["hint"]
@@ -118,8 +119,8 @@ def test_bad_config_exits_2(tmp_path, cramp_night):
 
 
 def test_config_sensitivity_is_applied(tmp_path):
-    sc = Scene(200, seed=63)
-    sc.cramp(60.0, 45.0, scale=0.25)  # mild: a few hundredths of a g
+    sc = Scene(500, seed=63)
+    sc.cramp(360.0, 45.0, scale=0.25)  # mild: a few hundredths of a g
     path = write(tmp_path / "mild.csv", sc)
     found = {}
     for level in ("low", "high"):
@@ -199,9 +200,9 @@ def test_a_truncated_gzip_is_replayed_up_to_where_it_ends(tmp_path, cramp_night)
     assert r.returncode == 0, r.stderr
     assert "cut.csv.gz: the gzip stream ends early" in r.stderr and "the last sample at t = " in r.stderr
     last_t = float(r.stderr.split("the last sample at t = ")[1].split(" s")[0])
-    assert 150.0 < last_t < 300.0
+    assert 440.0 < last_t < 600.0
     kinds = [e["type"] for e in lines(r.stdout)]
-    assert kinds.count("cramp_start") == 1  # the cramp at 120 s is in the intact part
+    assert kinds.count("cramp_start") == 1  # the cramp at 420 s is in the intact part
 
 
 @pytest.mark.parametrize("row, what", [
