@@ -66,6 +66,7 @@ class RunOptions:
     sleeper: str = "normal"
     fail_rate: float = 0.0
     start: datetime | None = None
+    sensor_absent_s: float | None = None  # simulated: the sensor is plugged in this long after the start
 
 
 class Service:
@@ -134,7 +135,8 @@ class Service:
         simulate = None
         if opts.simulate:
             simulate = SimOptions(seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
-                                  sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate)
+                                  sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate,
+                                  sensor_absent_s=opts.sensor_absent_s)
         self.hardware = open_hardware(self.config, simulate, self._sink)
 
     def _open_mqtt(self) -> None:
