@@ -93,7 +93,7 @@ def _make(job) -> str:
                            cramps=cramps, range_g=range_g)
     else:
         write_simulated_night(path, hours=hours, cramps=cramps, seed=seed, rate_hz=rate, sensor=sensor,
-                              sleeper=sleeper, range_g=range_g)
+                              sleeper=sleeper, range_g=range_g, lookalikes=nights.LOOKALIKES)
     return str(path)
 
 

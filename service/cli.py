@@ -83,6 +83,10 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+LOOKALIKES_HELP = ("add the look-alikes measured on real recordings (settling in, sensor handling, movement "
+                   "arousals, waking restless, sitting up, getting up) to the simulated night (default: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nightcramp",
@@ -107,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_positive_up_to(MAX_RUN_S, " s"), default=None, metavar="S",
                    help="stop after S seconds of (simulated) time (default: run until stopped, or the simulated "
                         "night's end)")
+    p.add_argument("--lookalikes", action="store_true", help=LOOKALIKES_HELP)
 
     p = sub.add_parser("demo", parents=[common], help="a simulated night end to end in about a minute")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default: 7)")
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_positive_up_to(MAX_DEMO_S, " s"), default=60.0, metavar="S",
                    help="real seconds the simulated night plays in (default: 60.0); the morning log and chart "
                         "take about 10 s more, and each cramp alert plays its prompts in real time")
+    p.add_argument("--lookalikes", action="store_true", help=LOOKALIKES_HELP)
 
     p = sub.add_parser("simulate", parents=[common], help="write a simulated night as a recording")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write (.csv or .csv.gz)")
@@ -125,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chip whose output format to write: mpu6050, adxl345 or lis3dh (default: mpu6050)")
     p.add_argument("--sleeper", default="normal",
                    help="sleeper type: calm, normal, restless, plm, walker (default: normal)")
+    p.add_argument("--lookalikes", action="store_true", help=LOOKALIKES_HELP)
 
     p = sub.add_parser("replay", parents=[common], help="run the detector on a recording; JSON lines on stdout")
     p.add_argument("file", metavar="FILE", help="recording to run the detector on (.csv or .csv.gz)")
@@ -140,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", metavar="D", help="night to show, by the date it started (YYYY-MM-DD); default: last night")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="text for a terminal, json for scripts, markdown for notes (default: text)")
+    p.add_argument("--record", metavar="FILE",
+                   help="read this night record instead of the state directory's, e.g. one the service set "
+                        "aside as night.sqlite3.corrupt-<time> (default: <state_dir>/night.sqlite3)")
 
     p = sub.add_parser("history", parents=[common], help="trend over past nights")
     p.add_argument("--days", type=int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
@@ -147,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: a table and a chart (PNG in the state directory); json: the numbers only, "
                         "no chart (default: text)")
+    p.add_argument("--record", metavar="FILE",
+                   help="read this night record instead of the state directory's, e.g. one set aside as "
+                        "night.sqlite3.corrupt-<time> (default: <state_dir>/night.sqlite3)")
 
     p = sub.add_parser("doctor", parents=[common], help="check the set-up and say how to fix it")
     p.add_argument("--simulate", action="store_true", help="check against emulated hardware (default: off)")

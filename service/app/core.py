@@ -103,6 +103,7 @@ class Core:
                          if snippet_sink is not None and config.snippets.enabled else None)
         self.label_tally: dict | None = None
         self.sensor_faults: dict[str, str] = {}  # leg -> why its sensor is in fault (the state's sensor_faults)
+        self._storage_seen: dict | None = None
         if publisher is not None:
             publisher.set_retained([*discovery.from_config(config), *self.episodes.initial_retained()])
         self._boundary_checked()
@@ -256,6 +257,7 @@ class Core:
         self._boundary_checked(now)
         if self.schedule.flush_due(now):
             self.store.flush()  # batched rows are written even in a quiet, fault-ridden night
+        self._storage_checked()
         if self.in_window:
             for leg in self.legs.values():
                 if leg.last_t is not None and now - leg.last_t > 1.0:
@@ -354,6 +356,26 @@ class Core:
         self.indicators.show(sensors_ok=all(leg.sensor_ok for leg in self.legs.values()), alerting=self._alerting(),
                              in_window=self.in_window, armed=self.armed)
 
+    def storage_status(self) -> dict[str, dict]:
+        """The night record's and the outbox's fault status (the state's ``storage``), for each that reports one."""
+        out = {}
+        for name, keeper in (("record", self.store),
+                             ("outbox", getattr(self.publisher, "outbox", None))):
+            status = getattr(keeper, "status", None)
+            if callable(status):
+                out[name] = status().as_dict()
+        return out
+
+    def _storage_checked(self) -> None:
+        """Retry failed storage (when its back-off allows) and republish the state when a fault starts or ends."""
+        maintain = getattr(self.store, "maintain", None)
+        if callable(maintain):
+            maintain()
+        now = {name: (v["status"], v["lost"], v["set_aside"]) for name, v in self.storage_status().items()}
+        if now != self._storage_seen:
+            self._storage_seen = now
+            self._state_dirty = True
+
     def _publish_state(self, now: float) -> None:
         self._state_dirty = False
         if self.publisher is None:
@@ -371,6 +393,7 @@ class Core:
             time=self.timebase.iso(now),
             simulated=self.config.device.simulated,
             labels=self.label_tally,
+            storage=self.storage_status(),
         )))
 
     # ------------------------------------------------------------ output
@@ -390,9 +413,12 @@ class Core:
             except NightcrampError as exc:
                 log.error("could not record %s: %s", e.type, exc)
             if self.publisher is not None:
-                built = self.episodes.messages(stamped)
-                self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time)
-                self.publisher.set_retained(built.retained)
+                try:  # the outbox keeper holds what it cannot write; nothing here may stop the alert below
+                    built = self.episodes.messages(stamped)
+                    self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time)
+                    self.publisher.set_retained(built.retained)
+                except Exception:
+                    log.exception("could not hand %s to MQTT (the local alert goes on)", e.type)
             self._after_event(stamped)
             if self.snippets is not None:
                 self.snippets.on_event(stamped)

@@ -67,6 +67,7 @@ class RunOptions:
     fail_rate: float = 0.0
     start: datetime | None = None
     sensor_absent_s: float | None = None  # simulated: the sensor is plugged in this long after the start
+    lookalikes: bool = False  # simulated night: add the real-recording look-alikes (--lookalikes)
 
 
 class Service:
@@ -136,7 +137,7 @@ class Service:
         if opts.simulate:
             simulate = SimOptions(seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
                                   sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate,
-                                  sensor_absent_s=opts.sensor_absent_s)
+                                  sensor_absent_s=opts.sensor_absent_s, lookalikes=opts.lookalikes)
         self.hardware = open_hardware(self.config, simulate, self._sink)
 
     def _open_mqtt(self) -> None:
@@ -144,9 +145,11 @@ class Service:
             log.info("mqtt: no broker configured (mqtt.host); events are kept in the night record only")
             return
         from service.mqtt.client import MQTTBridge
-        from service.mqtt.outbox import Outbox
+        from service.mqtt.outboxkeeper import OutboxKeeper
 
-        self.outbox = Outbox(self.config.state_dir, self.config.mqtt.outbox_max_events)
+        # The keeper holds in memory what a damaged, full or read-only disk refuses (docs/reliability.md).
+        self.outbox = OutboxKeeper(self.config.state_dir, self.config.mqtt.outbox_max_events,
+                                   clock=self.clock.monotonic)
         self.publisher = MQTTBridge(self.config, self.outbox, self._command, on_delivered=self._delivered)
 
     def _delivered(self, event_id: str) -> None:
@@ -180,20 +183,22 @@ class Service:
 
     def start(self) -> None:
         from service.app import sdnotify
-        from service.night.store import NightStore
+        from service.night.keeper import RecordKeeper
 
         state_dir = self.config.state_dir
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise NightcrampError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
+        except OSError as exc:  # the alert needs only the sensor: the record keeper holds and retries
+            log.error("cannot create the state directory %s: %s; alerting without a night record for now",
+                      state_dir, exc.strerror)
         from service.learning.active import with_active_tuning
 
         self.config = with_active_tuning(self.config)  # nightcramp tune --apply: effective from this start
         self._open_hardware()
         window = NightWindow.from_config(self.config.night)
-        self.store = NightStore(state_dir, window=window, flush_interval_s=self.config.storage.flush_interval_s,
-                                clock=self.clock)
+        # A damaged record is set aside, an unwritable one held in memory and retried: never a failed start.
+        self.store = RecordKeeper(state_dir, window=window, flush_interval_s=self.config.storage.flush_interval_s,
+                                  clock=self.clock)
         self.store.start_session()
         self._open_mqtt()
         self._open_gpio()
@@ -399,15 +404,17 @@ def cmd_run(args) -> int:
 
     config = cfg.load_checked(args.config)
     simulate = args.simulate or config.device.simulated
-    if not simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0):
-        raise ConfigError("--seed, --cramps and --speed only apply with --simulate (or device.simulated = true)")
+    lookalikes = bool(getattr(args, "lookalikes", False))
+    if not simulate and (args.seed is not None or args.cramps is not None or args.speed != 1.0 or lookalikes):
+        raise ConfigError("--seed, --cramps, --speed and --lookalikes only apply with --simulate "
+                          "(or device.simulated = true)")
     start = None
     if simulate:
         from service.app.simulated import prepare
 
         config, start = prepare(config)
     options = RunOptions(simulate=simulate, seed=args.seed, cramps=args.cramps, speed=args.speed,
-                         duration_s=args.duration, start=start)
+                         duration_s=args.duration, start=start, lookalikes=lookalikes)
     service = Service(config, options)
     _install_signals(service, args.config)
     try:

@@ -392,6 +392,75 @@ def check_state_dir(config, who: Identity) -> Result:
                   fix=f"sudo chown {who.name} {path} (or set storage.state_dir to a directory it owns)")
 
 
+LOW_SPACE_BYTES = 50 * 1024 * 1024  # below this, a year of nights and the outbox may not fit
+
+
+def check_storage(config) -> list[Result]:
+    """Free space in the state directory, and whether the night record and the outbox open cleanly.
+
+    Read-only: the files are opened ``mode=ro`` and checked with SQLite's
+    ``quick_check``; nothing is created or set aside (the service does that
+    at its start, docs/reliability.md).
+    """
+    import sqlite3
+
+    from service.mqtt.outbox import FILENAME as OUTBOX_NAME
+    from service.night.store import DB_NAME, SCHEMA_VERSION
+    from service.storagefault import set_aside_files
+
+    state = Path(config.state_dir)
+    results: list[Result] = []
+    probe = state
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        st = os.statvfs(probe)
+        free = st.f_bavail * st.f_frsize
+        ro = bool(st.f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        return [Result(FAIL, "storage", f"cannot look at {probe}: {exc.strerror}")]
+    if ro:
+        results.append(Result(FAIL, "storage space", f"{probe} is on a read-only filesystem (a failing SD card "
+                              "turns read-only): alerts go on, nothing is recorded",
+                              fix="check the card (dmesg), then reboot; replace the card if it happens again"))
+    elif free < LOW_SPACE_BYTES:
+        results.append(Result(WARN, "storage space", f"{free // (1024 * 1024)} MB free under {probe}",
+                              fix="free some space (sudo journalctl --vacuum-size=50M, apt clean)"))
+    else:
+        results.append(Result(OK, "storage space", f"{free // (1024 * 1024)} MB free under {probe}"))
+    for name, what in ((DB_NAME, "night record"), (OUTBOX_NAME, "outbox")):
+        path = state / name
+        aside = set_aside_files(path)
+        note = (f"; {len(aside)} damaged file(s) set aside, the latest {aside[-1].name}"
+                + (" (read it: nightcramp log --record FILE)" if name == DB_NAME else "")) if aside else ""
+        if not path.exists():
+            results.append(Result(OK if not aside else WARN, what, f"{path} not created yet{note}"))
+            continue
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+            try:
+                check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            results.append(Result(WARN, what, f"cannot read {path}: {exc}{note}",
+                                  fix="run doctor as the service user (sudo -u nightcramp nightcramp doctor)"))
+            continue
+        except sqlite3.DatabaseError as exc:
+            check, version = str(exc), 0
+        if check != "ok":
+            results.append(Result(WARN, what, f"{path} is damaged ({' '.join(str(check).split())}){note}",
+                                  fix="the service sets it aside at its next start and begins a fresh one: "
+                                      "sudo systemctl restart nightcramp"))
+        elif name == DB_NAME and version > SCHEMA_VERSION:
+            results.append(Result(WARN, what, f"{path} is from a newer nightcramp (schema {version}){note}",
+                                  fix="upgrade nightcramp, or the service sets the file aside and starts afresh"))
+        else:
+            results.append(Result(WARN if aside else OK, what, f"{path} opens cleanly{note}"))
+    return results
+
+
 def check_tuning(config) -> Result:
     """Which per-sleeper tuning is in effect, and how much the kept snippets take (docs/learning.md)."""
     from service.learning.active import status
@@ -518,6 +587,7 @@ def run_checks(config_path: str | None, simulate: bool = False, broker_timeout_s
     report.add(check_broker(config, broker_timeout_s))
     report.add(check_files(config, who))
     report.add(check_state_dir(config, who))
+    report.add(check_storage(config))
     report.add(check_tuning(config))
     report.add(check_time_sync())
     report.add(check_unit())

@@ -55,6 +55,7 @@ from service.mqtt import messages as msgs
 from service.mqtt.backoff import TakeoverDetector
 from service.mqtt.connection import insecure_credentials, make_client
 from service.mqtt.outbox import Dropped, Outbox
+from service.mqtt.outboxkeeper import OutboxKeeper
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class MQTTBridge:
     :meth:`stop` at shutdown.  Raises ConfigError when no broker is configured.
     """
 
-    def __init__(self, config, outbox: Outbox, on_command: Callable[[cmds.Command], None],
+    def __init__(self, config, outbox: Outbox | OutboxKeeper, on_command: Callable[[cmds.Command], None],
                  on_delivered: Callable[[str], None] | None = None):
         if not config.mqtt.host:
             raise ConfigError("mqtt.host is empty: without a broker there is no MQTT bridge "
@@ -304,8 +305,8 @@ class MQTTBridge:
             return
         ignored = cmds.not_a_command(payload, retained=bool(message.retain))
         if ignored == cmds.RETAINED:
-            self.ignored_retained += 1
             self._warn_retained_once(topic, payload)
+            self.ignored_retained += 1  # counted once it is also reported: a reader of both sees them agree
             return
         if ignored == cmds.EMPTY:
             log.debug("mqtt: empty payload on %s (a retained message cleared): not a command", topic)
@@ -359,6 +360,9 @@ class MQTTBridge:
                     self._mark_delivered(self.outbox.ack_many(acked))
                 if _STOP in items:
                     return
+                maintain = getattr(self.outbox, "maintain", None)
+                if maintain is not None:
+                    maintain()  # the outbox keeper retries a failed disk (its own back-off)
                 if self._connected.is_set():
                     self._send_pending()
             except Exception:  # keep pumping: the outbox keeps what it has not sent

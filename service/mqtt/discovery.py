@@ -56,7 +56,7 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
     worn), events (event entity), room temperature, last night's cramp count,
     snoozed-until, labelled alarms (sensors), armed (switch), acknowledge, false alarm, snooze,
     test alert and "that was a cramp" (buttons), snooze for a chosen number of minutes (number),
-    last night's chart (image), sensor problem per leg (binary_sensor), and device
+    last night's chart (image), sensor problem per leg and storage problem (binary_sensors), and device
     triggers (cramp start, warm compress, stretch prompt) per leg.
 
     Every template gives a value Home Assistant accepts from :data:`OLDEST_HA`
@@ -121,6 +121,10 @@ def discovery(topics: Topics, device_name: str, legs: Sequence[str], sw_version:
                device_class="problem", entity_category="diagnostic",
                value_template=f"{{{{ 'OFF' if value_json.sensors.get('{leg}', 'ok') == 'ok' else 'ON' }}}}",
                payload_on=ON, payload_off=OFF)
+    # The night record or the outbox cannot be opened or written (alerts go on; docs/reliability.md).
+    entity("binary_sensor", "storage", "Storage", state_topic=topics.state, device_class="problem",
+           entity_category="diagnostic", value_template="{{ 'OFF' if value_json.get('storage_ok', true) else 'ON' }}",
+           payload_on=ON, payload_off=OFF, icon="mdi:harddisk-remove")
     for leg in legs:
         for trigger in TRIGGER_TYPES:
             object_id = f"{trigger}_{leg}"

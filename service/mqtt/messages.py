@@ -224,6 +224,9 @@ class ServiceState:
     time: str | None = None
     simulated: bool = False  # emulated sensor and room (device.simulated): "simulated": true in the payload
     labels: Mapping[str, int] | None = None  # the kept snippets by label (service.learning.summary.tally)
+    # The night record's and the outbox's storage (service.storagefault.FaultStatus.as_dict per file);
+    # "storage_ok" is false while either is in a fault.
+    storage: Mapping[str, Mapping[str, Any]] | None = None
 
 
 def state(topics: Topics, st: ServiceState) -> Message:
@@ -246,6 +249,10 @@ def state(topics: Topics, st: ServiceState) -> Message:
         payload["simulated"] = True
     if st.labels is not None:
         payload["labels"] = dict(st.labels)
+    storage = {name: dict(v) for name, v in (st.storage or {}).items()}
+    payload["storage_ok"] = all(v.get("status") == "ok" for v in storage.values())
+    if storage:
+        payload["storage"] = storage
     return Message(topics.state, json_payload(tidy(payload)), qos=1, retain=True)
 
 

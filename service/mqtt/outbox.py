@@ -140,6 +140,9 @@ class Outbox:
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
             db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":  # a torn page the count did not touch: damaged all the same
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
         except sqlite3.Error:
             db.close()
             raise
@@ -162,7 +165,10 @@ class Outbox:
                     yield
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:  # a failed COMMIT (disk full) may have rolled back already
+                        pass
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the outbox {self.path}: {exc}") from None
@@ -177,15 +183,20 @@ class Outbox:
         return self.put_many([message], event_id, priority, created)[0]
 
     def put_many(self, messages: Iterable[Message], event_id: str | None = None, priority: int = PRIORITY_NORMAL,
-                 created: str | None = None) -> list[int]:
-        """Commit several messages of one event in one transaction (one fsync); return their seqs in order."""
+                 created: str | None = None, seqs: Iterable[int] | None = None) -> list[int]:
+        """Commit several messages of one event in one transaction (one fsync); return their seqs in order.
+
+        ``seqs`` gives the rows their sequence numbers (messages the keeper held in memory keep the ones
+        they were published with); by default the next free ones.
+        """
         created = created or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         rows = [(m.topic, m.payload_bytes(), int(m.qos), int(bool(m.retain)), event_id, int(priority), created)
                 for m in messages]
+        given = list(seqs) if seqs is not None else [None] * len(rows)
         with self._transaction():
             seqs = [self._db.execute(
-                "INSERT INTO outbox(topic, payload, qos, retain, event_id, priority, created) "
-                "VALUES (?,?,?,?,?,?,?)", row).lastrowid for row in rows]
+                "INSERT INTO outbox(seq, topic, payload, qos, retain, event_id, priority, created) "
+                "VALUES (?,?,?,?,?,?,?,?)", (seq, *row)).lastrowid for seq, row in zip(given, rows)]
             drops = self._enforce_bound(protect=set(seqs))
             total = self._dropped_total() if drops else 0
         for d in drops:
@@ -249,6 +260,36 @@ class Outbox:
             self._db.execute(f"DELETE FROM outbox WHERE seq IN ({placeholders})", seqs)
             return [eid for eid in ids if self._db.execute(
                 "SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (eid,)).fetchone() is None]
+
+    def reserve_seq(self, seq: int) -> None:
+        """Make every new row's seq larger than ``seq`` (a fresh file continues the numbering of the old)."""
+        seq = int(seq)
+        with self._transaction():
+            if self._db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'",
+                                (seq,)).rowcount == 0:
+                top = self._db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
+                self._db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (max(seq, top),))
+
+    def max_seq(self) -> int:
+        """The largest seq ever given out in this file (0: none)."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return int(row[0]) if row else 0
+
+    def events_of(self, seqs: Iterable[int]) -> dict[str, list[int]]:
+        """For the events that own any of ``seqs``: event id -> every seq of it still in the file."""
+        seqs = list(seqs)
+        if not seqs:
+            return {}
+        placeholders = ",".join("?" * len(seqs))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT event_id, seq FROM outbox WHERE event_id IN (SELECT event_id FROM outbox WHERE seq IN "
+                f"({placeholders}) AND event_id IS NOT NULL) ORDER BY seq", seqs).fetchall()
+        out: dict[str, list[int]] = {}
+        for event_id, seq in rows:
+            out.setdefault(event_id, []).append(seq)
+        return out
 
     # ------------------------------------------------------------ reading
 

@@ -14,12 +14,14 @@ import json
 import os
 import sys
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from firmware.errors import StoreError
 from service.night.history import build_history, history_dict, history_text, write_history_chart
 from service.night.outputs import PREVIOUS_NIGHTS, build_morning_log
 from service.night.store import DB_NAME, NightStore
+from service.storagefault import set_aside_files
 from service.pipeline.nightwindow import NightWindow
 
 
@@ -36,16 +38,34 @@ def _open_store(args) -> tuple[Any, NightStore]:
     from service import config as cfg
 
     config = cfg.load(args.config)
-    path = config.state_dir / DB_NAME
+    record = getattr(args, "record", None)
+    path = Path(record) if record else config.state_dir / DB_NAME
     try:
         exists = path.exists()
     except OSError as exc:  # a state directory this user may not even look into
         raise StoreError(f"cannot look into {config.state_dir}: {exc.strerror}; {_ACCESS_HINT}") from None
     if not exists:
+        if record:
+            raise StoreError(f"no night record at {path}")
         raise StoreError(f"no night record at {path} yet: the service has not run (or storage.state_dir differs)")
     if not os.access(path, os.R_OK):
         raise StoreError(f"no read access to {path}; {_ACCESS_HINT}")
-    return config, NightStore(path, NightWindow.from_config(config.night), readonly=True)
+    return config, NightStore(path, NightWindow.from_config(config.night), readonly=True, salvage=True)
+
+
+def _set_aside_hint(store: NightStore) -> str:
+    """Where earlier nights are when the service set a damaged record aside (empty when it never did)."""
+    files = set_aside_files(store.path) if store.path.name == DB_NAME else []
+    if not files:
+        return ""
+    return (f"; earlier nights may be in a record the service set aside: nightcramp log --record {files[-1]}"
+            + (f" ({len(files)} such files, oldest first: {', '.join(p.name for p in files)})" if len(files) > 1 else ""))
+
+
+def _damage_note(store: NightStore) -> None:
+    if store.unreadable:
+        print(f"warning: {store.path} is damaged; left out what could not be read: "
+              f"{', '.join(sorted(store.unreadable))}", file=sys.stderr)
 
 
 def _default_night(store: NightStore, now: datetime) -> date:
@@ -78,9 +98,11 @@ def cmd_log(args) -> int:
             latest = store.latest_night()
             hint = (f"; the latest night recorded is {latest}: nightcramp log --date {latest}" if latest
                     else "; the record is empty")
-            print(f"no data recorded for the night of {night.isoformat()} in {store.path}{hint}", file=sys.stderr)
+            print(f"no data recorded for the night of {night.isoformat()} in {store.path}{hint}"
+                  f"{_set_aside_hint(store)}", file=sys.stderr)
             return 1
         mlog = build_morning_log(store, night, config, now=now)
+        _damage_note(store)
     finally:
         store.close()
     if args.format == "json":
@@ -103,6 +125,11 @@ def cmd_history(args) -> int:
         now = datetime.now(timezone.utc)
         last = store.window.night_of(now)
         rows = build_history(store, last, args.days)
+        _damage_note(store)
+        if not rows:
+            hint = _set_aside_hint(store)
+            if hint:
+                print(f"nothing recorded in {store.path}{hint}", file=sys.stderr)
     finally:
         store.close()
     chart_path = None

@@ -209,7 +209,8 @@ class NightStore:
     """
 
     def __init__(self, path: str | os.PathLike, window: NightWindow | None = None,
-                 flush_interval_s: float = 30.0, clock: Clock | None = None, readonly: bool = False):
+                 flush_interval_s: float = 30.0, clock: Clock | None = None, readonly: bool = False,
+                 timeout_s: float = 10.0, salvage: bool = False):
         path = Path(path)
         if path.is_dir() or not path.suffix:  # the state directory (created if missing), or the file itself
             path = path / DB_NAME
@@ -218,6 +219,10 @@ class NightStore:
         self.flush_interval_s = float(flush_interval_s)
         self.clock = clock or SystemClock()
         self.readonly = readonly
+        # salvage (read-only use on a damaged file: ``log --record``): a table that cannot be read is left out
+        # of the answers and named in ``unreadable``, instead of failing the whole read.
+        self.salvage = salvage and readonly
+        self.unreadable: set[str] = set()
         self.session: int | None = None
         self.commits = 0  # transactions committed (for the storage benchmark)
         self._pending = _Pending()
@@ -229,7 +234,8 @@ class NightStore:
                 self._check_version()
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                           timeout=timeout_s)
                 self._setup()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the night record {path}: {exc}") from None
@@ -390,6 +396,7 @@ class NightStore:
                     (stamped.event_id, sid, e.type, e.leg, e.episode_id, e.t, wall.timestamp(), stamped.wall_time,
                      json.dumps(dict(e.fields), default=str, sort_keys=True)))
                 self._apply(e, wall, sid)
+            self._pending = _Pending()  # written in the same commit
             self._last_flush = self.clock.monotonic()
 
     def _apply(self, e: ev.Event, wall: datetime, sid: int) -> None:
@@ -504,6 +511,7 @@ class NightStore:
             self._need_session()
             with self._transaction():
                 self._write_pending()
+            self._pending = _Pending()  # only once committed: a failed commit keeps the rows for the next try
             return n
 
     def _write_pending(self) -> None:
@@ -521,7 +529,30 @@ class NightStore:
         if p.delivered:
             db.executemany("UPDATE events SET delivered_utc = ? WHERE event_id = ? AND delivered_utc IS NULL",
                            p.delivered)
-        self._pending = _Pending()
+
+    def take_pending(self) -> list[tuple[str, tuple]]:
+        """Hand over the batched rows not yet written, as ``(kind, row)`` in queue order, and forget them.
+
+        The keeper (:mod:`service.night.keeper`) holds them while the disk fails
+        and gives them back with :meth:`queue_row`.
+        """
+        with self._lock:
+            p, self._pending = self._pending, _Pending()
+        return [(kind, row) for kind in ("minutes", "temperatures", "gaps", "delivered") for row in getattr(p, kind)]
+
+    def queue_row(self, kind: str, row: tuple) -> None:
+        """Queue one row taken with :meth:`take_pending` again (written with the next flush)."""
+        self._queue(kind, row)
+
+    def integrity_problem(self) -> str | None:
+        """SQLite's ``quick_check``: None when the file is sound, else its first complaint."""
+        with self._lock:
+            try:
+                rows = self._db.execute("PRAGMA quick_check(5)").fetchall()
+            except sqlite3.DatabaseError as exc:
+                return str(exc)
+        first = rows[0][0] if rows else "ok"
+        return None if first == "ok" else f"database disk image is malformed ({' '.join(str(first).split())})"
 
     def _need_session(self) -> int:
         if self._db is None:
@@ -566,6 +597,16 @@ class NightStore:
                                     (limit,)).fetchall()
         return [r[0] for r in rows]
 
+    def _rows(self, what: str, sql: str, args=()) -> list:
+        """``fetchall`` of one query; in salvage mode a damaged table gives no rows (named in ``unreadable``)."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError:
+            if not self.salvage:
+                raise
+            self.unreadable.add(what)
+            return []
+
     def night(self, night_date: date) -> NightRecord:
         """Everything recorded in the window of the night starting on ``night_date``."""
         start, end = self.window.bounds(night_date)
@@ -573,24 +614,26 @@ class NightStore:
         with self._lock:
             self.flush()
             db = self._db
-            episodes = [_episode(r) for r in db.execute(
+            episodes = [_episode(r) for r in self._rows("episodes",
                 f"SELECT {_EPISODE_COLS} FROM episodes WHERE night = ? OR (onset_utc >= ? AND onset_utc < ?)"
                 " ORDER BY onset_utc", (night_date.isoformat(), s, e))]
-            minutes = [Minute(_dt(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in db.execute(
+            minutes = [Minute(_dt(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in self._rows("minutes",
                 "SELECT minute_utc, leg, activity_mg, moving_fraction, posture_changes, seconds_covered FROM minutes"
                 " WHERE minute_utc >= ? AND minute_utc < ? ORDER BY minute_utc, leg", (s, e))]
-            temps = [(_dt(r[0]), r[1]) for r in db.execute(
+            temps = [(_dt(r[0]), r[1]) for r in self._rows("temperatures",
                 "SELECT utc, temp_c FROM temperatures WHERE utc >= ? AND utc < ? ORDER BY utc", (s, e))]
             spans = self._spans(s, e)
-            sessions = db.execute("SELECT count(*) FROM sessions WHERE started_utc < ? AND"
-                                  " coalesce(stopped_utc, last_seen_utc, 1e18) > ?", (e, s)).fetchone()[0]
-            cur = db.execute("SELECT * FROM night_summaries WHERE night = ?", (night_date.isoformat(),))
-            summary_row = cur.fetchone()
-            names = [d[0] for d in cur.description]
-            covered = db.execute(
+            sessions = (self._rows("sessions", "SELECT count(*) FROM sessions WHERE started_utc < ? AND"
+                                   " coalesce(stopped_utc, last_seen_utc, 1e18) > ?", (e, s)) or [(0,)])[0][0]
+            names = ["night", "temp_min", "temp_mean", "temp_max", "activity_mean_mg", "moving_fraction",
+                     "posture_changes", "minutes_covered", "restless_fraction", "rest_hours"]
+            summary_row = next(iter(self._rows("night_summaries", f"SELECT {', '.join(names)} FROM night_summaries"
+                                               " WHERE night = ?", (night_date.isoformat(),))), None)
+            covered = (self._rows("events", 
                 "SELECT max(x) FROM (SELECT max(wall_utc) AS x FROM events WHERE wall_utc >= :s AND wall_utc < :e"
                 " UNION ALL SELECT max(minute_utc) + 60 FROM minutes WHERE minute_utc >= :s AND minute_utc < :e"
-                " UNION ALL SELECT max(utc) FROM temperatures WHERE utc >= :s AND utc < :e)", {"s": s, "e": e}).fetchone()[0]
+                " UNION ALL SELECT max(utc) FROM temperatures WHERE utc >= :s AND utc < :e)", {"s": s, "e": e})
+                       or [(None,)])[0][0]
         summary = dict(zip(names, summary_row)) if summary_row is not None else None
         return NightRecord(night_date, start, end, episodes, minutes, temps, spans,
                            _dt(min(covered, e)) if covered is not None else None, summary, sessions)
@@ -598,18 +641,18 @@ class NightStore:
     def _spans(self, s: float, e: float) -> list[Span]:
         db = self._db
         spans = [Span("fault", r[0], _dt(r[1]), _dt(r[2]) if r[2] is not None else None, r[3] or "sensor fault")
-                 for r in db.execute("SELECT leg, start_utc, end_utc, reason FROM faults WHERE start_utc < ?"
+                 for r in self._rows("faults", "SELECT leg, start_utc, end_utc, reason FROM faults WHERE start_utc < ?"
                                      " AND coalesce(end_utc, 1e18) > ? ORDER BY start_utc", (e, s))]
         spans += [Span("gap", r[0], _dt(r[1]), _dt(r[1] + r[2]), r[3] or "no samples")
-                  for r in db.execute("SELECT leg, start_utc, duration_s, reason FROM gaps WHERE start_utc < ?"
+                  for r in self._rows("gaps", "SELECT leg, start_utc, duration_s, reason FROM gaps WHERE start_utc < ?"
                                       " AND start_utc + duration_s > ? ORDER BY start_utc", (e, s))]
         spans += self._service_gaps(s, e)
         return sorted(spans, key=lambda sp: sp.start)
 
     def _service_gaps(self, s: float, e: float) -> list[Span]:
         """Times between two runs of the service, inside [s, e)."""
-        rows = self._db.execute("SELECT id, started_utc, stopped_utc, last_seen_utc, stop_reason FROM sessions"
-                                " ORDER BY started_utc").fetchall()
+        rows = self._rows("sessions", "SELECT id, started_utc, stopped_utc, last_seen_utc, stop_reason FROM sessions"
+                                      " ORDER BY started_utc")
         out = []
         for prev, nxt in zip(rows, rows[1:]):
             crashed = prev[2] is None
@@ -628,11 +671,11 @@ class NightStore:
         with self._lock:
             self.flush()
             # One probe per hour with data is enough to name its night.
-            hours = [r[0] for r in self._db.execute(
+            hours = [r[0] for r in self._rows("minutes",
                 "SELECT DISTINCT CAST(x / 3600 AS INTEGER) FROM (SELECT minute_utc AS x FROM minutes"
                 " UNION ALL SELECT utc FROM temperatures UNION ALL SELECT alert_utc FROM episodes"
                 " UNION ALL SELECT started_utc FROM sessions) WHERE x >= ? AND x < ?", (s, e))]
-            named = [r[0] for r in self._db.execute(
+            named = [r[0] for r in self._rows("episodes",
                 "SELECT night FROM night_summaries UNION SELECT night FROM episodes")]
         nights = set()
         for hour in hours:
@@ -646,9 +689,9 @@ class NightStore:
         """The most recent night with an episode, a summary row or a temperature (None: empty record)."""
         with self._lock:
             self.flush()
-            row = self._db.execute("SELECT max(x) FROM (SELECT max(alert_utc) AS x FROM episodes"
-                                   " UNION ALL SELECT max(minute_utc) FROM minutes"
-                                   " UNION ALL SELECT max(utc) FROM temperatures)").fetchone()
+            row = (self._rows("episodes", "SELECT max(x) FROM (SELECT max(alert_utc) AS x FROM episodes"
+                              " UNION ALL SELECT max(minute_utc) FROM minutes"
+                              " UNION ALL SELECT max(utc) FROM temperatures)") or [(None,)])[0]
         return None if row[0] is None else self.window.night_of(_dt(row[0]))
 
     def save_night_summary(self, night_date: date, values: dict[str, Any]) -> None:

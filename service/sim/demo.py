@@ -153,7 +153,8 @@ def cmd_demo(args) -> int:
               flush=True)
         print("  time   topic      message (as a subscriber such as Home Assistant receives it)", flush=True)
         real0 = time.monotonic()
-        service = Service(config, RunOptions(simulate=True, seed=args.seed, cramps=args.cramps, speed=speed),
+        service = Service(config, RunOptions(simulate=True, seed=args.seed, cramps=args.cramps, speed=speed,
+                                               lookalikes=bool(getattr(args, "lookalikes", False))),
                           on_event=None if printer else _print_event)
         try:
             service.start()

@@ -125,9 +125,9 @@ class NightSource:
 
 def night_source(hours: float = 8.0, cramps: int = 2, seed: int = 0, sleeper: str = "normal",
                  sensor: str = "mpu6050", *, noise: bool = True, t_origin: float = 0.0,
-                 start_temp_c: float = 20.0) -> NightSource:
+                 start_temp_c: float = 20.0, lookalikes: bool = False) -> NightSource:
     """A ready-made source for emulated chips: ``make_night`` + :class:`NightSource`."""
-    tl = make_night(hours, cramps, seed, sleeper, start_temp_c=start_temp_c)
+    tl = make_night(hours, cramps, seed, sleeper, start_temp_c=start_temp_c, lookalikes=lookalikes)
     return NightSource(tl, sensor, noise=noise, t_origin=t_origin)
 
 

@@ -23,14 +23,16 @@ from service.sim.render import SimulatedNight, check_range, check_rate
 def prepare_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: float = 50.0,
                   sensor: str = "mpu6050", sleeper: str = "normal", range_g: int | None = None, *,
                   jitter: bool = True, gaps: bool = True, start_temp_c: float = 20.0,
-                  mild_fraction: float = 0.3, gap_rate_scale: float = 1.0) -> SimulatedNight:
+                  mild_fraction: float = 0.3, gap_rate_scale: float = 1.0,
+                  lookalikes: bool = False) -> SimulatedNight:
     """Validate the options and build the night (timeline + sampling plan), without rendering it."""
     rate_hz = check_rate(rate_hz)
     chip = chip_data(sensor)
     if range_g is None:  # a seeded choice, so a corpus covers every range
         range_g = int(np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x8A]).choice([2, 4, 4, 8]))
     range_g = check_range(chip, range_g)
-    tl = make_night(hours, cramps, seed, sleeper, start_temp_c=start_temp_c, mild_fraction=mild_fraction)
+    tl = make_night(hours, cramps, seed, sleeper, start_temp_c=start_temp_c, mild_fraction=mild_fraction,
+                    lookalikes=lookalikes)
     return SimulatedNight(tl, chip, rate_hz, range_g, jitter=jitter, gaps=gaps, gap_rate_scale=gap_rate_scale)
 
 
@@ -41,7 +43,8 @@ def simulate_night(hours: float = 8.0, cramps: int = 2, seed: int = 0, rate_hz: 
 
     Values are rounded as the recording format stores them (t to 0.1 ms, g to
     10 ug), so a written and re-read night is identical.  ``kwargs`` go to
-    :func:`prepare_night` (jitter, gaps, start_temp_c, mild_fraction, gap_rate_scale).
+    :func:`prepare_night` (jitter, gaps, start_temp_c, mild_fraction, gap_rate_scale,
+    lookalikes).
     """
     night = prepare_night(hours, cramps, seed, rate_hz, sensor, sleeper, range_g, **kwargs)
     parts = list(night.chunks())
@@ -83,7 +86,8 @@ def cmd_simulate(args) -> int:
         raise ConfigError(f"cannot write {out}: it is a directory; give a file name such as {out / 'night.csv.gz'}")
     try:
         labels, lpath = write_simulated_night(out, hours=args.hours, cramps=args.cramps, seed=args.seed,
-                                              rate_hz=rate, sensor=args.sensor, sleeper=args.sleeper)
+                                              rate_hz=rate, sensor=args.sensor, sleeper=args.sleeper,
+                                              lookalikes=bool(getattr(args, "lookalikes", False)))
     except OSError as exc:
         raise NightcrampError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out} ({labels.hours:g} h, {args.sensor} at {rate:g} Hz, {args.sleeper} sleeper, "

@@ -53,10 +53,11 @@ class SimOptions:
     ``cramps`` are spread over the legs (the first leg gets the odd one);
     ``fail_rate`` is the fraction of bus transactions that fail (NACK, EIO,
     timeout); ``room_c`` a constant room temperature in C instead of the
-    simulated night's (the doctor's fixed reading).  ``sensor_absent_s``: the
-    accelerometers are not plugged in at the start; their addresses NACK, as
-    a missing sensor's do, until that many simulated seconds have passed
-    (``math.inf``: never).
+    simulated night's (the doctor's fixed reading); ``lookalikes`` adds the
+    look-alikes measured on real recordings (``--lookalikes``, default off).
+    ``sensor_absent_s``: the accelerometers are not plugged in at the start;
+    their addresses NACK, as a missing sensor's do, until that many simulated
+    seconds have passed (``math.inf``: never).
     """
 
     seed: int | None = None
@@ -66,6 +67,7 @@ class SimOptions:
     fail_rate: float = 0.0
     room_c: float | None = None
     sensor_absent_s: float | None = None
+    lookalikes: bool = False
 
 
 @dataclass
@@ -128,7 +130,7 @@ def build_world(config, options: SimOptions | None = None, clock: Clock | None =
         if address is None:
             address = default_address(chip) if i == 0 else _SECOND_ADDRESS.get(chip, default_address(chip) + 1)
         share = cramps // len(sensors) + (1 if i < cramps % len(sensors) else 0)
-        timeline = make_night(hours, share, seed + 7919 * i, options.sleeper)
+        timeline = make_night(hours, share, seed + 7919 * i, options.sleeper, lookalikes=options.lookalikes)
         source = NightSource(timeline, chip, noise=True, t_origin=t_origin)
         sources[sensor.name] = source
         addresses[sensor.name] = address

@@ -58,7 +58,13 @@ def test_sigterm_stops_cleanly_and_says_offline(broker, tmp_path, state_dir):
 
 def test_sigkill_mid_episode_during_outage_loses_nothing(tmp_path, state_dir):
     """The broker goes away during a cramp, the service is killed; after both come back every
-    event the service raised reaches the subscriber exactly once, in order."""
+    event the service raised reaches the subscriber, in the order raised, and none twice except
+    one the broker had already forwarded when it went away.
+
+    The broker is stopped the moment the alert arrives, so the next event may be in flight: the
+    broker forwards it, dies before its PUBACK reaches the service, and the service (which cannot
+    tell) sends it again after the restart. That is QoS 1's at-least-once, the reason events
+    carry an ``event_id`` (docs/mqtt.md); anything else repeated would be a bug in the outbox."""
     data = tmp_path / "mqdata"
     data.mkdir()
     data.chmod(0o777)
@@ -71,6 +77,7 @@ def test_sigkill_mid_episode_during_outage_loses_nothing(tmp_path, state_dir):
                             60), "no cramp alert"
         broker.stop()
         time.sleep(3.0)  # ~60 s of simulated cramp: updates and prompts go to the outbox only
+        before_outage = [m.json()["event_id"] for m in sub.on("nightcramp/bed1/event")]  # all it got
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         raised = raised_events(state_dir)
@@ -87,8 +94,13 @@ def test_sigkill_mid_episode_during_outage_loses_nothing(tmp_path, state_dir):
         assert wait_until(lambda: {m.json()["event_id"] for m in sub.on("nightcramp/bed1/event")} >= set(first),
                           WAIT_S)
         got = [m.json()["event_id"] for m in sub.on("nightcramp/bed1/event")]
-        got_first = [g for g in got if g in set(first)]
-        assert got_first == first  # each exactly once, in the order raised
+        got_first = list(dict.fromkeys(g for g in got if g in set(first)))
+        assert got_first == first  # every one, in the order raised
+        repeated = [g for g in set(got) if got.count(g) > 1]
+        # a repeat only of what the broker forwarded before dying, and only once more
+        assert set(repeated) <= set(before_outage), (repeated, before_outage)
+        assert all(got.count(g) == 2 for g in repeated)
+        assert len(repeated) <= 1
         # the interrupted episode is in the night record, closed at the crash
         db = sqlite3.connect(state_dir / "simulated" / "night.sqlite3")  # simulated nights: a record of their own
         assert db.execute("SELECT count(*) FROM episodes").fetchone()[0] == 1
