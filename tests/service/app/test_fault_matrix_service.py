@@ -32,7 +32,7 @@ from service.night.store import NightStore
 from service.pipeline.nightwindow import NightWindow
 from support import ROOT
 from support.brokers import Mosquitto
-from support.mqtt_helpers import WAIT_S, Subscriber, make_config, publisher, wait_until
+from support.mqtt_helpers import WAIT_S, Subscriber, make_config, retain, wait_until
 from support.nightbuilder import Cramp, NightSpec, make
 from support.service_runs import NIGHT, events_of
 
@@ -136,14 +136,6 @@ def _earlier_night_reads(state_dir, config) -> int:
         store.close()
 
 
-def _retain(broker, items) -> None:
-    pub = publisher(broker.host, broker.port)
-    for suffix, payload in items:
-        pub.publish(f"{BASE}/{suffix}", payload, qos=1, retain=True).wait_for_publish(WAIT_S)
-    pub.disconnect()
-    pub.loop_stop()
-
-
 def test_retained_commands_at_start_after_a_broker_restart_and_one_cleared(tmp_path, state_dir, mock_factory,
                                                                          caplog):
     caplog.set_level(logging.DEBUG, logger="service.mqtt.client")
@@ -153,7 +145,7 @@ def test_retained_commands_at_start_after_a_broker_restart_and_one_cleared(tmp_p
     broker = Mosquitto(tmp_path / "pbroker", extra_conf=f"persistence true\npersistence_location {data}/\n").start()
     sub = Subscriber(broker.host, broker.port, topics=(f"{BASE}/#",), client_id="fm-sub", persistent=True)
     try:
-        _retain(broker, STALE)
+        retain(broker, BASE, STALE)
         config = make_config(broker, state_dir, extra=EXTRA)
         _earlier_night(state_dir, config)
         night = Night(config, mock_factory)
@@ -179,7 +171,7 @@ def test_retained_commands_at_start_after_a_broker_restart_and_one_cleared(tmp_p
                 restarted["started"] = e.t
                 assert wait_until(lambda: publisher_.connected and publisher_.ignored_retained >= ignored + len(STALE)
                                   and sub.subscriptions > subscriptions, WAIT_S), "no reconnect with the retained"
-                _retain(broker, [("cmd/disarm", b"")])
+                retain(broker, BASE, [("cmd/disarm", b"")])
                 assert wait_until(lambda: any("empty payload" in r.getMessage() for r in caplog.records), WAIT_S)
 
         night.hooks.append(restart_broker)
