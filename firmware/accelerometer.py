@@ -96,6 +96,11 @@ class FifoAccelerometer(ABC):
         return self.FIFO_CAPACITY_SAMPLES
 
     @property
+    def description(self) -> str:
+        """``MPU-6050 at 0x68``: what the log and ``systemctl status`` say is being sampled."""
+        return f"{self.model} at {self.address:#04x}"
+
+    @property
     def model(self) -> str:
         """The chip model the identity register named (e.g. ``MPU-6500`` for a clone)."""
         return self.IDENTITIES.get(self.identity, self.CHIP) if self.identity is not None else self.CHIP

@@ -30,7 +30,7 @@ import numpy as np
 from firmware.accelerometer import FifoAccelerometer
 from firmware.bus import TRANSIENT_ERRNOS
 from firmware.clock import Clock
-from firmware.errors import NightcrampError
+from firmware.errors import NightcrampError, SensorAbsentError
 from firmware.samples import AccelBatch, Gap, SensorStatus
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class SamplerStats:
     resets_detected: int = 0
     overflows: int = 0
     transactions: int = 0
+    passes: int = 0  # every step, whatever it did: what the watchdog checks moves
 
 
 class Sampler:
@@ -111,6 +112,7 @@ class Sampler:
         self._check_chip = False
         self._consecutive_errors = 0
         self._last_error = ""
+        self._absent = ""  # why no chip answers yet (a ProbingAccelerometer still looking), else ""
         self._gap_reason = ""
         self._started_at: float | None = None
         self._last_verify = 0.0
@@ -152,7 +154,7 @@ class Sampler:
         self.stop()
 
     def _run(self) -> None:
-        log.info("sampling %s: %s at %#04x, %d Hz", self.leg, self.driver.CHIP, self.driver.address, self.driver.rate_hz)
+        log.info("sampling %s: %s, %d Hz", self.leg, self.driver.description, self.driver.rate_hz)
         try:
             while not self._stop.is_set():
                 wait = self.step()
@@ -183,6 +185,7 @@ class Sampler:
     def step(self) -> float:
         """One cycle: (re)initialise, verify or drain; returns the seconds to wait before the next."""
         now = self.clock.monotonic()
+        self.stats.passes += 1
         if self._started_at is None:
             self._started_at = now
         try:
@@ -194,6 +197,8 @@ class Sampler:
                 self._drain()
             self._consecutive_errors = 0
             wait = self.interval_s
+        except SensorAbsentError as exc:
+            wait = self._on_absent(exc)
         except (OSError, NightcrampError) as exc:
             wait = self._on_error(exc)
         except Exception:  # noqa: BLE001 - nothing may kill the sampling loop
@@ -206,6 +211,7 @@ class Sampler:
 
     def _initialise(self, now: float) -> None:
         self.driver.start()
+        self._absent = ""
         self._need_init = False
         self._check_chip = False
         self._last_verify = now
@@ -226,16 +232,27 @@ class Sampler:
             self._need_init = True
             self._initialise(now)
 
+    def _on_absent(self, exc: SensorAbsentError) -> float:
+        """No chip answers yet: not an error of sampling.  Step again within a second (the watchdog
+        sees the passes); the probing driver decides when the bus is tried again."""
+        if exc.probed:
+            log.debug("%s: still no accelerometer (next probe in %.0f s)", self.leg, exc.retry_in_s)
+        self._absent = f"not found: {exc}"
+        return min(BACKOFF_MAX_S, max(BACKOFF_FIRST_S, exc.retry_in_s))
+
     def _on_error(self, exc: BaseException) -> float:
         self.stats.errors += 1
         self._consecutive_errors += 1
         code = getattr(exc, "errno", None)
-        self._last_error = f"{type(exc).__name__}: {exc}"
+        message = f"{type(exc).__name__}: {exc}"
         if code in TRANSIENT_ERRNOS:
             log.debug("%s: transient I2C error %s (%d in a row)", self.leg, errno.errorcode.get(code, code),
                       self._consecutive_errors)
-        else:
-            log.warning("%s: %s", self.leg, self._last_error)
+        elif message != self._last_error:
+            log.warning("%s: %s", self.leg, message)
+        else:  # the same error again (a bus that is gone, every second): said once is enough
+            log.debug("%s: %s (again, %d in a row)", self.leg, message, self._consecutive_errors)
+        self._last_error = message
         self._gap_reason = self._gap_reason or "I2C errors"
         # The chip may have browned out with the error: check it before trusting the FIFO again.
         self._check_chip = True
@@ -365,6 +382,8 @@ class Sampler:
         reason = ""
         if self._stuck:
             reason = f"stuck: identical readings for {self.stuck_after_s:g} s"
+        elif self._absent:
+            reason = self._absent  # known at the first pass: no need to wait fault_after_s
         elif last is not None and now - last >= self.fault_after_s:
             reason = f"no data for {now - last:.0f} s"
             if self._last_error:

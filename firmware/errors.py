@@ -28,6 +28,19 @@ class DeviceNotFoundError(NightcrampError, LookupError):
     """No chip answered at the configured address, or it has the wrong identity."""
 
 
+class SensorAbsentError(DeviceNotFoundError):
+    """No accelerometer answers yet; it is being probed for again (``retry_in_s``: when).
+
+    ``probed`` False: raised without touching the bus, because the next probe
+    is not due yet.
+    """
+
+    def __init__(self, message: str, retry_in_s: float = 0.0, probed: bool = True):
+        super().__init__(message)
+        self.retry_in_s = float(retry_in_s)
+        self.probed = probed
+
+
 class SensorFaultError(NightcrampError, RuntimeError):
     """A sensor returned data that cannot be right (bad CRC, power-on value, stuck)."""
 

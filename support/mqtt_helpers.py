@@ -149,6 +149,15 @@ def publisher(host: str, port: int) -> paho.Client:
     return client
 
 
+def retain(broker, base: str, items) -> None:
+    """Leave ``(topic suffix, payload)`` retained under ``base`` on the broker (an empty payload clears one)."""
+    pub = publisher(broker.host, broker.port)
+    for suffix, payload in items:
+        pub.publish(f"{base}/{suffix}", payload, qos=1, retain=True).wait_for_publish(WAIT_S)
+    pub.disconnect()
+    pub.loop_stop()
+
+
 WALL0 = datetime(2026, 11, 25, 2, 30, tzinfo=timezone(timedelta(hours=1)))
 
 

@@ -16,7 +16,7 @@ import ctypes
 import errno as errno_mod
 import random
 import threading
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from firmware.bus import TRANSIENT_ERRNOS
 
@@ -39,6 +39,7 @@ class EmulatedBus:
         self.fail_rate = fail_rate
         self._rng = random.Random(seed)
         self._forced: list[int] = []
+        self._later: dict[int, tuple[EmulatedDevice, Callable[[], bool]]] = {}
         self._lock = threading.RLock()
         self.transactions = 0  # every call that reached the bus (what a benchmark counts)
         self.failures = 0
@@ -55,6 +56,18 @@ class EmulatedBus:
         """Unplug a device: it stops answering (NACK, errno 121)."""
         with self._lock:
             self.devices.pop(address, None)
+            self._later.pop(address, None)
+
+    def attach_later(self, address: int, device: EmulatedDevice, plugged: Callable[[], bool]) -> None:
+        """A device that is not plugged in yet: its address NACKs until ``plugged()`` first returns true.
+
+        Checked at every transaction to that address, so the device appears
+        exactly when a driver would first notice it on a real bus (a sensor
+        plugged in after boot, a connector that seats at last).
+        """
+        with self._lock:
+            self.devices.pop(address, None)
+            self._later[address] = (device, plugged)
 
     def fail_next(self, count: int = 1, err: int = errno_mod.EREMOTEIO) -> None:
         """Make the next ``count`` transactions fail with ``err``."""
@@ -76,6 +89,11 @@ class EmulatedBus:
             self.failures += 1
             raise OSError(err, errno_mod.errorcode.get(err, "I2C error"))
         device = self.devices.get(address)
+        if device is None and address in self._later:
+            waiting, plugged = self._later[address]
+            if plugged():
+                del self._later[address]
+                self.devices[address] = device = waiting
         if device is None:
             raise OSError(errno_mod.EREMOTEIO, "Remote I/O error (no device at %#04x)" % address)
         return device

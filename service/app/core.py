@@ -106,6 +106,7 @@ class Core:
         self.snippets = (SnippetKeeper(config, list(self.legs), self.timebase.wall_at, snippet_sink)
                          if snippet_sink is not None and config.snippets.enabled else None)
         self.label_tally: dict | None = None
+        self.sensor_faults: dict[str, str] = {}  # leg -> why its sensor is in fault (the state's sensor_faults)
         self._storage_seen: dict | None = None
         if publisher is not None:
             publisher.set_retained([*discovery.from_config(config), *self.episodes.initial_retained()])
@@ -168,6 +169,11 @@ class Core:
         if leg is None or not leg.set_sensor_ok(status.ok):
             return
         kind = ev.SENSOR_RECOVERED if status.ok else ev.SENSOR_FAULT
+        if status.ok:
+            self.sensor_faults.pop(status.leg, None)
+        else:
+            self.sensor_faults[status.leg] = status.reason or "fault"
+        self._sensor_status_line()
         (log.info if status.ok else log.warning)("sensor on %s leg: %s%s", status.leg,
                                                  "recovered" if status.ok else "FAULT",
                                                  f" ({status.reason})" if status.reason else "")
@@ -351,6 +357,15 @@ class Core:
         if png is not None:
             self.publisher.send(f"chart-{night.isoformat()}", [msgs.chart_image(self.topics, png)])
 
+    def _sensor_status_line(self) -> None:
+        """``systemctl status``: which leg's sensor is missing, or that all sample again."""
+        from service.app import sdnotify
+
+        if self.sensor_faults:
+            sdnotify.status("SENSOR FAULT: " + "; ".join(f"{leg} leg: {why}" for leg, why in self.sensor_faults.items()))
+        else:
+            sdnotify.status("sampling; every sensor answers")
+
     def _alerting(self) -> bool:
         return any(leg.alerting for leg in self.legs.values())
 
@@ -387,6 +402,7 @@ class Core:
             armed=self.armed,
             in_night_window=self.in_window,
             sensors={name: "ok" if leg.sensor_ok else "fault" for name, leg in self.legs.items()},
+            sensor_faults=dict(self.sensor_faults),
             episodes={name: leg.episode_id for name, leg in self.legs.items()},
             room_temp_c=self.room_temp_c,
             snoozed_until=self.timebase.iso(max(snoozed)) if snoozed else None,

@@ -44,6 +44,9 @@ from service.pipeline.nightwindow import NightWindow
 log = logging.getLogger(__name__)
 _SYSTEM_CLOCK = SystemClock()
 
+SIGNAL_POLL_S = 0.2
+"""Longest a stepped (``--simulate``) run waits before looking at the flags its signal handlers set."""
+
 TICK_REAL_S = 1.0
 """Real seconds the core waits for an item before doing its time-driven work anyway.  Every item (a
 drain, a button press, an MQTT command) wakes it at once; what is left is timed in whole seconds
@@ -63,6 +66,7 @@ class RunOptions:
     sleeper: str = "normal"
     fail_rate: float = 0.0
     start: datetime | None = None
+    sensor_absent_s: float | None = None  # simulated: the sensor is plugged in this long after the start
     lookalikes: bool = False  # simulated night: add the real-recording look-alikes (--lookalikes)
 
 
@@ -77,6 +81,10 @@ class Service:
         self.queue: queue.Queue = queue.Queue(maxsize=10000)
         self.stop_event = threading.Event()
         self.reload_requested = False
+        # Set by the signal handlers, read by the loop: a handler only assigns (see _install_signals).
+        self.signalled: str | None = None  # SIGTERM/SIGINT: stop
+        self.reload_pending = False  # SIGHUP: check the file, then restart with it
+        self.config_path: str | None = None
         self.hardware = None
         self.store = None
         self.outbox = None
@@ -129,7 +137,7 @@ class Service:
         if opts.simulate:
             simulate = SimOptions(seed=opts.seed, cramps=2 if opts.cramps is None else opts.cramps,
                                   sleeper=opts.sleeper, start=opts.start, fail_rate=opts.fail_rate,
-                                  lookalikes=opts.lookalikes)
+                                  sensor_absent_s=opts.sensor_absent_s, lookalikes=opts.lookalikes)
         self.hardware = open_hardware(self.config, simulate, self._sink)
 
     def _open_mqtt(self) -> None:
@@ -201,12 +209,12 @@ class Service:
             self.publisher.start()
         if not self.options.simulate:  # simulated hardware is stepped by run(), not by threads
             self.hardware.start()
-        # Every pass counts, failed ones too: an unplugged sensor is a sensor_fault, not a hang to restart.
-        self.watchdog = sdnotify.Watchdog({s.leg: (lambda s=s: s.stats.drains + s.stats.errors)
-                                           for s in self.samplers})
+        # Every pass counts, failed ones too: an unplugged sensor (or one missing since the start, probed
+        # for with a back-off) is a sensor_fault, not a hang to restart.
+        self.watchdog = sdnotify.Watchdog({s.leg: (lambda s=s: s.stats.passes) for s in self.samplers})
         if self.watchdog.enabled:
             self.watchdog.start()
-        legs = ", ".join(f"{s.leg}: {s.driver.model} at {s.driver.address:#04x}" for s in self.samplers)
+        legs = ", ".join(f"{s.leg}: {s.driver.description}" for s in self.samplers)
         sdnotify.ready(f"sampling {legs}")
         log.info("nightcramp running (%s); night window %s", legs, self.core.window)
 
@@ -218,7 +226,7 @@ class Service:
         t_end = None
         if self.options.duration_s is not None:
             t_end = self.clock.monotonic() + self.options.duration_s
-        while not self.stop_event.is_set():
+        while not self._stopping():
             try:
                 first = self.queue.get(timeout=TICK_REAL_S)
             except queue.Empty:
@@ -272,7 +280,7 @@ class Service:
         speed = self.options.speed
         due = {id(s): t0 for s in self.samplers}
         next_temp = t0
-        while not self.stop_event.is_set():
+        while not self._stopping():
             now = clock.monotonic()
             if now >= t_end:
                 log.info("simulated time reached the end (%.0f s)", now - t0)
@@ -289,9 +297,19 @@ class Service:
                 clock.advance(nxt - clock.monotonic())
             ahead = (clock.monotonic() - t0) / speed - (time.monotonic() - real0)
             if ahead > 0.002:
-                self.stop_event.wait(ahead)
+                self.stop_event.wait(min(ahead, SIGNAL_POLL_S))
         self._core_pass()
         return 0
+
+    def _stopping(self) -> bool:
+        """Whether the loop should end; handles what the signal handlers asked for since the last pass."""
+        if self.reload_pending:
+            self.reload_pending = False
+            reload_config(self, self.config_path)
+        if self.signalled is not None and not self.stop_event.is_set():
+            log.info("signal %s: stopping", self.signalled)
+            self.request_stop()
+        return self.stop_event.is_set()
 
     def request_stop(self, reload: bool = False) -> None:
         self.reload_requested = reload
@@ -329,12 +347,25 @@ class Service:
 
 
 def _install_signals(service: Service, config_path: str | None) -> None:
+    """SIGTERM/SIGINT stop, SIGHUP reloads; the handlers only set flags the loop reads.
+
+    A Python signal handler runs in the main thread between two bytecodes,
+    possibly while that thread holds a lock: inside ``Event.wait`` (which
+    holds the event's plain, non-reentrant lock for a few bytecodes around
+    each wait) or half way through an import.  A handler that called
+    ``Event.set()`` there would wait for itself forever: the loop stepped the
+    night on, SIGTERM was "received" and the process never stopped (the
+    reload test's rare 60 s time-out).  So the handlers only assign; the loop
+    notices within ``SIGNAL_POLL_S`` (stepped) or ``TICK_REAL_S`` (real time),
+    and checks and logs in its own time.
+    """
+    service.config_path = config_path
+
     def on_term(signum, frame):
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        service.request_stop()
+        service.signalled = signal.Signals(signum).name
 
     def on_hup(signum, frame):
-        reload_config(service, config_path)
+        service.reload_pending = True
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)

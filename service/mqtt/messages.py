@@ -197,11 +197,17 @@ def availability(topics: Topics, online: bool) -> Message:
     return Message(topics.status, ONLINE if online else OFFLINE, qos=1, retain=True)
 
 
+SENSOR_FAULT_MAX_CHARS = 400  # a reason with its wiring hints fits; the state stays small
+
+
 @dataclass(frozen=True)
 class ServiceState:
     """What the service is doing now, published retained on ``<base>/state``.
 
-    ``sensors`` maps each leg to ``"ok"`` or ``"fault"``; ``episodes`` maps each
+    ``sensors`` maps each leg to ``"ok"`` or ``"fault"``; ``sensor_faults`` maps
+    each leg in fault to why (``not found: ...`` for a sensor that has not
+    answered since the start, ``no data for 12 s (...)``, ``stuck: ...``);
+    ``episodes`` maps each
     leg to the id of its episode in progress (or None).  ``snoozed_until`` is
     ISO 8601 with offset, or None.  ``time`` is when this state was taken
     (ISO 8601); the published ``snooze_minutes_left`` is derived from the two.
@@ -210,6 +216,7 @@ class ServiceState:
     armed: bool = True
     in_night_window: bool = False
     sensors: Mapping[str, str] = field(default_factory=dict)
+    sensor_faults: Mapping[str, str] = field(default_factory=dict)
     episodes: Mapping[str, str | None] = field(default_factory=dict)
     room_temp_c: float | None = None
     snoozed_until: str | None = None
@@ -230,6 +237,7 @@ def state(topics: Topics, st: ServiceState) -> Message:
         "in_night_window": bool(st.in_night_window),
         "sensor_ok": all(v == "ok" for v in st.sensors.values()),
         "sensors": dict(st.sensors),
+        "sensor_faults": {leg: str(why)[:SENSOR_FAULT_MAX_CHARS] for leg, why in st.sensor_faults.items()},
         "episode_in_progress": any(st.episodes.values()),
         "episodes": {leg: eid for leg, eid in st.episodes.items()},
         "room_temp_c": st.room_temp_c,

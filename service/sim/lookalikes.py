@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from service.sim.movements import TWO_PI, EventBuilder, Pulses, SimEvent, Tones, _band_tones, lying_posture
+from service.sim.movements import TWO_PI, EventBuilder, Pulses, SimEvent, Tones, _band_tones, lying_posture, stride
 
 LOOKALIKE_CLASSES = ("arousal", "settling", "restless", "handling", "adjust", "sit_edge", "getup")
 """The classes this module adds to a night (``make_night(..., lookalikes=True)``)."""
@@ -323,21 +323,6 @@ def sit_edge(b: EventBuilder, rng, start: float, dur: float | None = None) -> Si
     comps.append(_band_tones(rng, t1, t1 + 4.0, 0.8, 0.3, 3.0, rng.uniform(0.08, 0.25)))
     b.lie_down_new(t1 + 0.5, rng.uniform(2.0, 4.0))
     return SimEvent("sit_edge", start, t1 + 5.0, comps, {"sitting_s": round(dur, 1)})
-
-
-def stride(rng, t0: float, t1: float, fs: float) -> list:
-    """Walking at stride ``fs`` Hz: the shin swings +-20-30 deg, heel strikes of 0.8-2.2 g along the shin."""
-    ph = rng.uniform(0, TWO_PI)
-    swing = rng.uniform(20.0, 30.0)
-    ang = Tones(t0, t1, 1.0, np.array([fs, 2 * fs]), np.array([[swing, 3.0], [swing * 0.2, 1.0]]),
-                np.array([[ph, ph], [2 * ph, ph]]), "ang")
-    lin = Tones(t0, t1, 1.0, np.array([fs, 2 * fs, 3 * fs]),
-                np.array([[rng.uniform(0.3, 0.6), 0.05, 0.1], [0.15, 0.05, rng.uniform(0.15, 0.3)],
-                          [0.08, 0.02, 0.1]]), rng.uniform(0, TWO_PI, (3, 3)), "lin")
-    n = max(1, int((t1 - t0 - 1.0) * fs))
-    times = t0 + 0.5 + (np.arange(n) + rng.uniform(-0.03, 0.03, n)) / fs
-    amps = np.column_stack([rng.uniform(0.2, 0.6, n), rng.normal(0, 0.1, n), -rng.uniform(0.8, 2.2, n)])
-    return [ang, lin, Pulses(times, rng.uniform(0.015, 0.035, n), amps, np.zeros(n))]
 
 
 def getup(b: EventBuilder, rng, start: float, walk_s: float, resettle_s: float) -> SimEvent:

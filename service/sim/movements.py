@@ -315,22 +315,8 @@ class EventBuilder:
         return SimEvent("walk", start, t, comps, {"walking_s": round(sum(legs), 1)})
 
     def _stride(self, t0: float, t1: float) -> list:
-        """Walking: ~1 Hz stride, the shin swinging +-20-30 deg, heel strikes of 1-2.5 g along the shin."""
-        rng = self.rng
-        fs = rng.uniform(0.8, 1.1)
-        ph = rng.uniform(0, TWO_PI)
-        swing = rng.uniform(20.0, 30.0)
-        ang = Tones(t0, t1, 1.0, np.array([fs, 2 * fs]), np.array([[swing, 3.0], [swing * 0.2, 1.0]]),
-                    np.array([[ph, ph], [2 * ph, ph]]), "ang")
-        lin = Tones(t0, t1, 1.0, np.array([fs, 2 * fs, 3 * fs]),
-                    np.array([[rng.uniform(0.3, 0.6), 0.05, 0.1], [0.15, 0.05, rng.uniform(0.15, 0.3)],
-                              [0.08, 0.02, 0.1]]),
-                    rng.uniform(0, TWO_PI, (3, 3)), "lin")
-        n = int((t1 - t0 - 1.0) * fs)
-        times = t0 + 0.5 + (np.arange(n) + rng.uniform(-0.03, 0.03, n)) / fs
-        amps = np.column_stack([rng.uniform(0.2, 0.6, n), rng.normal(0, 0.1, n), -rng.uniform(0.8, 2.2, n)])
-        heel = Pulses(times, rng.uniform(0.015, 0.035, n), amps, np.zeros(n))
-        return [ang, lin, heel]
+        """Walking: ~1 Hz stride (see :func:`stride`)."""
+        return stride(self.rng, t0, t1, self.rng.uniform(0.8, 1.1))
 
     # -- the condition
     def cramp(self, start: float, sustained_s: float, release_s: float, mild: bool) -> SimEvent:
@@ -397,3 +383,18 @@ def body_background(rng) -> Tones:
     freqs = np.array([rng.uniform(0.2, 0.3), rng.uniform(0.9, 1.3), 2 * rng.uniform(0.9, 1.3)])
     amps = np.abs(rng.normal(0, 1, (3, 3))) * np.array([[4e-4], [2e-4], [1e-4]])
     return Tones(-1e12, 1e12, 0.0, freqs, amps, rng.uniform(0, TWO_PI, (3, 3)), "lin")
+
+
+def stride(rng, t0: float, t1: float, fs: float) -> list:
+    """Walking at stride ``fs`` Hz: the shin swings +-20-30 deg, heel strikes of 0.8-2.2 g along the shin."""
+    ph = rng.uniform(0, TWO_PI)
+    swing = rng.uniform(20.0, 30.0)
+    ang = Tones(t0, t1, 1.0, np.array([fs, 2 * fs]), np.array([[swing, 3.0], [swing * 0.2, 1.0]]),
+                np.array([[ph, ph], [2 * ph, ph]]), "ang")
+    lin = Tones(t0, t1, 1.0, np.array([fs, 2 * fs, 3 * fs]),
+                np.array([[rng.uniform(0.3, 0.6), 0.05, 0.1], [0.15, 0.05, rng.uniform(0.15, 0.3)],
+                          [0.08, 0.02, 0.1]]), rng.uniform(0, TWO_PI, (3, 3)), "lin")
+    n = max(1, int((t1 - t0 - 1.0) * fs))
+    times = t0 + 0.5 + (np.arange(n) + rng.uniform(-0.03, 0.03, n)) / fs
+    amps = np.column_stack([rng.uniform(0.2, 0.6, n), rng.normal(0, 0.1, n), -rng.uniform(0.8, 2.2, n)])
+    return [ang, lin, Pulses(times, rng.uniform(0.015, 0.035, n), amps, np.zeros(n))]

@@ -55,6 +55,9 @@ class SimOptions:
     timeout); ``room_c`` a constant room temperature in C instead of the
     simulated night's (the doctor's fixed reading); ``lookalikes`` adds the
     look-alikes measured on real recordings (``--lookalikes``, default off).
+    ``sensor_absent_s``: the accelerometers are not plugged in at the start;
+    their addresses NACK, as a missing sensor's do, until that many simulated
+    seconds have passed (``math.inf``: never).
     """
 
     seed: int | None = None
@@ -63,6 +66,7 @@ class SimOptions:
     start: datetime | None = None
     fail_rate: float = 0.0
     room_c: float | None = None
+    sensor_absent_s: float | None = None
     lookalikes: bool = False
 
 
@@ -133,6 +137,10 @@ def build_world(config, options: SimOptions | None = None, clock: Clock | None =
         chips[sensor.name] = chip
         specs.append(ChipSpec(chip=chip, address=address, source=source, seed=seed + i))
     bus = build_rig(clock, specs, fail_rate=options.fail_rate, seed=seed)
+    if options.sensor_absent_s is not None:
+        plug_at = t_origin + float(options.sensor_absent_s)
+        for address in addresses.values():
+            bus.attach_later(address, bus.devices[address], lambda: clock.monotonic() >= plug_at)
     first = next(iter(sources.values()))
     room: Callable[[float], float] = first.temp_at if options.room_c is None else (lambda t: options.room_c)
     world = SimWorld(clock=clock, bus=bus, sources=sources, night_start=night_start, night_hours=hours, seed=seed,

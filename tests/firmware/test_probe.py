@@ -7,8 +7,8 @@ import pytest
 from firmware.clock import ManualClock
 from firmware.emulated.bus import RegisterFile
 from firmware.emulated.rig import ChipSpec, build_rig
-from firmware.errors import ConfigError, DeviceNotFoundError
-from firmware.probe import missing_chips, open_accelerometer, scan_accelerometers
+from firmware.errors import ConfigError, DeviceNotFoundError, SensorAbsentError
+from firmware.probe import PROBE_MAX_S, ProbingAccelerometer, missing_chips, open_accelerometer, scan_accelerometers
 
 
 def test_scan_finds_every_chip_with_a_reading():
@@ -60,7 +60,63 @@ def test_named_chip_at_any_of_its_addresses():
 def test_a_missing_named_sensor_can_be_waited_for():
     bus = build_rig(ManualClock(), [])
     driver = open_accelerometer(bus, "mpu6050", 0x69, require=False)
+    assert isinstance(driver, ProbingAccelerometer)
     assert (driver.CHIP, driver.address) == ("mpu6050", 0x69)
+
+
+def _probe_times(driver, clock, until_s):
+    """Step the clock in 0.5 s and call start() as the sampler does; the times a probe reached the bus."""
+    times = []
+    while clock.monotonic() < until_s:
+        clock.advance(0.5)
+        before = driver.transactions
+        try:
+            driver.start()
+            return times, clock.monotonic()
+        except SensorAbsentError as exc:
+            assert exc.probed == (driver.transactions > before)
+        if driver.transactions > before:
+            times.append(clock.monotonic())
+    return times, None
+
+
+def test_auto_with_nothing_on_the_bus_probes_with_a_back_off_until_a_chip_is_plugged_in():
+    clock = ManualClock(t0=0.0)
+    plugged = build_rig(clock, [ChipSpec("lis3dh", 0x19)])
+    bus = build_rig(clock, [])
+    bus.attach_later(0x19, plugged.devices[0x19], lambda: clock.monotonic() >= 200.0)
+    driver = open_accelerometer(bus, "auto", require=False, monotonic=clock.monotonic, sleep=clock.sleep)
+    assert isinstance(driver, ProbingAccelerometer) and driver.model == "not found yet"
+    assert "no accelerometer answers" in driver.last_error and "AD0" in driver.last_error  # with the wiring
+    times, found_at = _probe_times(driver, clock, 400.0)
+    gaps = [b - a for a, b in zip([0.0, *times], times)]
+    assert gaps[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]  # 1 s, doubling ...
+    assert all(g == PROBE_MAX_S for g in gaps[5:]) and len(gaps) > 6  # ... up to 30 s
+    assert found_at is not None and 200.0 <= found_at <= 200.0 + PROBE_MAX_S
+    assert (driver.CHIP, driver.address, driver.model) == ("lis3dh", 0x19, "LIS3DH")
+    assert driver.started and driver.drain() is not None  # the real driver from now on
+
+
+def test_two_legs_probing_do_not_take_the_same_chip():
+    clock = ManualClock(t0=0.0)
+    bus = build_rig(clock, [])
+    taken: list[int] = []
+    left = open_accelerometer(bus, "mpu6050", exclude=taken, require=False, monotonic=clock.monotonic,
+                              sleep=clock.sleep)
+    right = open_accelerometer(bus, "mpu6050", exclude=taken, require=False, monotonic=clock.monotonic,
+                               sleep=clock.sleep)
+    chips = build_rig(clock, [ChipSpec("mpu6050", 0x68), ChipSpec("mpu6050", 0x69)])
+    bus.attach(0x68, chips.devices[0x68])
+    bus.attach(0x69, chips.devices[0x69])
+    clock.advance(1.0)
+    left.start()
+    right.start()
+    assert {left.address, right.address} == {0x68, 0x69} and sorted(taken) == [0x68, 0x69]
+
+
+def test_a_probing_driver_refuses_a_bad_chip_name_at_once():
+    with pytest.raises(ConfigError, match="unknown chip"):
+        ProbingAccelerometer(build_rig(ManualClock(), []), "bmi160", None, 50, 4)
 
 
 def test_bad_names_and_addresses_are_config_errors():

@@ -6,7 +6,9 @@ import pytest
 
 from firmware.bus import LockedBus
 from firmware.clock import ManualClock, SystemClock
+from firmware.emulated.rig import ChipSpec, build_rig
 from firmware.errors import BusError
+from firmware.samples import AccelBatch, SensorStatus
 from service import config as cfg
 from service.app.hardware import open_hardware
 from service.sim.world import SimOptions
@@ -69,7 +71,59 @@ def test_fault_injection_reaches_the_bus():
 
 
 def test_no_i2c_bus_says_how_to_enable_it():
+    """``record`` (require) and ``doctor`` (no sink) stop with the message; ``run`` does not (next test)."""
     config = cfg.parse("[accelerometer]\ni2c_bus = 97\n")
     with pytest.raises(BusError) as info:
-        open_hardware(config, None, lambda item: None)
+        open_hardware(config, None, lambda item: None, require=True)
     assert "/dev/i2c-97" in str(info.value) and "raspi-config" in str(info.value)
+    with pytest.raises(BusError):
+        open_hardware(config)
+
+
+def test_run_starts_without_the_bus_reports_the_fault_and_samples_once_the_bus_appears():
+    """No /dev/i2c-N at boot (I2C not enabled yet, the module loads late): a sensor fault, then sampling."""
+    clock = ManualClock(t0=0.0)
+    rig = build_rig(clock, [ChipSpec("mpu6050", 0x68)])
+    loaded = []
+
+    def opener(n):  # smbus2.SMBus(n) as a Pi without i2c-dev behaves, until the module is loaded
+        if not loaded:
+            raise FileNotFoundError(2, "No such file or directory", f"/dev/i2c-{n}")
+        return rig
+
+    config = cfg.parse('[accelerometer]\ni2c_bus = 97\n[temperature]\nsensor = "none"\n')
+    items = []
+    with open_hardware(config, None, items.append, clock=clock, opener=opener) as hw:
+        (sampler,) = hw.samplers
+        sampler.step()
+        faults = [i for i in items if isinstance(i, SensorStatus)]
+        assert len(faults) == 1 and not faults[0].ok  # reported at the first pass, not after fault_after_s
+        assert "/dev/i2c-97" in faults[0].reason and "does not exist" in faults[0].reason
+        for _ in range(20):  # 20 s with nothing: passes go on (the watchdog), no second report
+            clock.advance(sampler.step())
+        assert sampler.stats.passes >= 20
+        assert [i for i in items if isinstance(i, SensorStatus)] == faults
+        loaded.append(True)
+        for _ in range(200):
+            clock.advance(sampler.step())
+            if any(isinstance(i, AccelBatch) for i in items):
+                break
+        statuses = [i for i in items if isinstance(i, SensorStatus)]
+        assert [s.ok for s in statuses] == [False, True]
+        assert sampler.driver.CHIP == "mpu6050" and sampler.driver.address == 0x68
+        assert any(isinstance(i, AccelBatch) for i in items)
+
+
+def test_run_starts_with_the_sensor_unplugged_in_the_simulated_world():
+    config = cfg.parse("")
+    items = []
+    with open_hardware(config, SimOptions(seed=2, cramps=0, sensor_absent_s=45.0), items.append) as hw:
+        (sampler,) = hw.samplers
+        clock = hw.clock
+        t0 = clock.monotonic()
+        while clock.monotonic() < t0 + 120 and not any(isinstance(i, AccelBatch) for i in items):
+            clock.advance(sampler.step())
+        statuses = [i for i in items if isinstance(i, SensorStatus)]
+        assert [s.ok for s in statuses] == [False, True]
+        assert statuses[0].reason.startswith("not found: no accelerometer answers on the emulated I2C bus")
+        assert 45.0 <= statuses[1].t_mono - t0 <= 45.0 + 30.0  # found at the first probe after the plug

@@ -113,3 +113,63 @@ def _wait(predicate) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+def test_no_i2c_bus_at_boot_is_a_sensor_fault_not_a_restart_loop(broker, systemd, tmp_path):
+    """`nightcramp run` on the real bus path (smbus2) with no /dev/i2c-N: ready, pinging, online, fault shown.
+
+    ``broker`` before ``systemd``: mosquitto started with $NOTIFY_SOCKET set would send its own READY=1.
+    """
+    from support.mqtt_helpers import Subscriber
+
+    bus = 97
+    assert not Path(f"/dev/i2c-{bus}").exists()
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[device]\nid = "bed1"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+                    f'[accelerometer]\ni2c_bus = {bus}\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    sub = Subscriber(broker.host, broker.port, topics=("nightcramp/bed1/#",))
+    out = tmp_path / "out.log"
+    err = open(out, "wb")
+    st = os.fstat(err.fileno())
+    env = dict(os.environ, NOTIFY_SOCKET=systemd.address, WATCHDOG_USEC="1000000", PYTHONPATH=str(ROOT),
+               JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "service", "run", "--config", str(conf)], env=env, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+    def until(prefix: str, limit: int = 400) -> list[str]:
+        seen = []
+        while len(seen) < limit:  # bounded: the watchdog pings keep coming whatever else does not
+            try:
+                seen.append(systemd.recv(WAIT_S))
+            except socket.timeout:
+                break
+            if any(line.startswith(prefix) for line in seen[-1].split("\n")):
+                return seen
+        raise AssertionError(f"no {prefix!r}; got {seen[-20:]}; service exit code {proc.poll()}")
+
+    try:
+        ready = until("READY=1")
+        assert "waiting for" in ready[-1], ready  # STATUS= says what is missing
+        fault = until("STATUS=SENSOR FAULT")
+        assert f"/dev/i2c-{bus}" in fault[-1]
+        pings = 0
+        for _ in range(4):  # still pinging a few seconds on: the watchdog does not restart it
+            pings += sum("WATCHDOG=1" in m for m in until("WATCHDOG=1"))
+        assert pings >= 4 and proc.poll() is None
+        base = "nightcramp/bed1"
+        assert sub.wait_for(lambda s: any(m.payload == b"online" for m in s.on(f"{base}/status"))
+                            and any(not m.json()["sensor_ok"] for m in s.on(f"{base}/state")))
+        state = [m.json() for m in sub.on(f"{base}/state") if not m.json()["sensor_ok"]][-1]
+        assert f"/dev/i2c-{bus}" in state["sensor_faults"]["leg"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT_S)
+        err.close()
+        sub.close()
+    lines = out.read_text().splitlines()
+    bus_lines = [line for line in lines if f"cannot open /dev/i2c-{bus}" in line]
+    assert bus_lines and all(line[:3] in ("<3>", "<4>") for line in bus_lines), lines  # error/warning priority
+    assert not any("Traceback" in line for line in lines), lines

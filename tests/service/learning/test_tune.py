@@ -24,7 +24,7 @@ START = datetime(2026, 11, 20, 23, 0, tzinfo=timezone.utc)
 def _labelled_week(state_dir) -> SnippetStore:
     """Slow 18 s turns that alarm under the defaults (false alarms) and one short 15 s cramp the sleeper confirmed."""
     store = SnippetStore(state_dir)
-    for k, seed in enumerate((0, 1, 2, 4)):
+    for k, seed in enumerate((0, 1, 2, 6)):  # each alarms under the defaults (seed 4 no longer does)
         sc = Scene(200.0, seed=seed)
         sc.rollover(130.0, 18.0)
         t, a = sc.sample(50, seed=seed)

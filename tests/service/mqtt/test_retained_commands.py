@@ -12,7 +12,7 @@ import logging
 
 from service.mqtt import commands as cmds
 from support.brokers import Mosquitto
-from support.mqtt_helpers import WAIT_S, EchoHandler, Subscriber, make_config, publisher, wait_until
+from support.mqtt_helpers import WAIT_S, EchoHandler, Subscriber, make_config, publisher, retain, wait_until
 
 BASE = "nightcramp/bed1"
 STALE = [("cmd/disarm", b"PRESS"), ("cmd/snooze", b"600"), ("cmd/test_alert", b"PRESS"), ("cmd/armed", b"OFF"),
@@ -25,14 +25,6 @@ def _persistent_broker(tmp_path) -> Mosquitto:
     data.mkdir()
     data.chmod(0o777)  # mosquitto drops root privileges before writing its database
     return Mosquitto(tmp_path / "pbroker", extra_conf=f"persistence true\npersistence_location {data}/\n").start()
-
-
-def _retain(broker, items) -> None:
-    pub = publisher(broker.host, broker.port)
-    for suffix, payload in items:
-        pub.publish(f"{BASE}/{suffix}", payload, qos=1, retain=True).wait_for_publish(WAIT_S)
-    pub.disconnect()
-    pub.loop_stop()
 
 
 def _retained_warnings(caplog) -> list[logging.LogRecord]:
@@ -58,7 +50,7 @@ def test_retained_commands_are_ignored_at_start_and_after_a_broker_restart(tmp_p
     caplog.set_level(logging.INFO)
     broker = _persistent_broker(tmp_path)
     try:
-        _retain(broker, STALE)
+        retain(broker, BASE, STALE)
         errors = Subscriber(broker.host, broker.port, [f"{BASE}/error"])
         handler = EchoHandler()
         bridge = bridges(make_config(broker, state_dir), on_command=handler).bridge
@@ -86,7 +78,7 @@ def test_retained_commands_are_ignored_at_start_and_after_a_broker_restart(tmp_p
 
 def test_clearing_a_retained_command_is_not_a_command(broker, state_dir, bridges, caplog):
     caplog.set_level(logging.INFO)
-    _retain(broker, STALE[:1])
+    retain(broker, BASE, STALE[:1])
     errors = Subscriber(broker.host, broker.port, [f"{BASE}/error"])
     handler = EchoHandler()
     bridge = bridges(make_config(broker, state_dir), on_command=handler).bridge
@@ -94,7 +86,7 @@ def test_clearing_a_retained_command_is_not_a_command(broker, state_dir, bridges
     assert wait_until(lambda: bridge.ignored_retained == 1)
     # The user clears it as docs/mqtt.md says: an empty retained payload, which live subscribers get
     # as an empty message (MQTT 3.1.1 does not tell them it was retained).
-    _retain(broker, [("cmd/disarm", b""), ("cmd/snooze", b"")])
+    retain(broker, BASE, [("cmd/disarm", b""), ("cmd/snooze", b"")])
     assert _live_arm_reaches(handler, broker)
     assert set(handler.commands) == {cmds.Command("arm")}
     assert errors.on(f"{BASE}/error") == []
