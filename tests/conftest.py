@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from support.brokers import Mosquitto, find_mosquitto, make_secure_broker
 
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """A test that runs the CLI in-process installs its stderr handler on the root logger; take it off
+    afterwards, or later tests in the same worker log into that test's closed capture stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
 
 
 @pytest.fixture

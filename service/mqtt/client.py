@@ -126,7 +126,10 @@ class MQTTBridge:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._connected = threading.Event()
+        self._subscribed = threading.Event()  # the broker acknowledged this connection's command subscriptions
+        self._subscribe_mid: int | None = None
         self._retained_lock = threading.Lock()
         self._retained: OrderedDict[str, msgs.Message] = OrderedDict()
         self._queue: queue.Queue[tuple[str, int]] = queue.Queue()
@@ -182,6 +185,7 @@ class MQTTBridge:
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+        self._subscribed.clear()
         log.info("mqtt: disconnected")
 
     @property
@@ -195,8 +199,13 @@ class MQTTBridge:
         return self._takeover.taken_over
 
     def wait_connected(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the broker to accept the connection."""
-        return self._connected.wait(timeout)
+        """Wait up to ``timeout`` seconds for the broker to accept the connection and the command subscriptions.
+
+        Only then does a command sent by someone else reach :attr:`on_command` for sure (a broker
+        drops what is published to a topic before anyone subscribes)."""
+        deadline = time.monotonic() + timeout
+        return (self._connected.wait(timeout)
+                and self._subscribed.wait(max(0.0, deadline - time.monotonic())) and self._connected.is_set())
 
     # ------------------------------------------------------------ sending
 
@@ -256,12 +265,18 @@ class MQTTBridge:
         if not self._takeover.taken_over:
             self.last_error = None
         log.info("mqtt: connected to %s:%d", m.host, m.port)
-        client.subscribe([(t, 1) for t in (*self.topics.command_subscriptions, self.topics.ha_status)])
+        self._subscribed.clear()
+        _, self._subscribe_mid = client.subscribe([(t, 1) for t in (*self.topics.command_subscriptions,
+                                                                     self.topics.ha_status)])
         with self._retained_lock:
             self._connected.set()
             self._publish(self._online)
             self._resend_retained_locked()
         self._queue.put(_WAKE)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid == self._subscribe_mid:
+            self._subscribed.set()
 
     def _resend_retained_locked(self) -> None:
         for m in self._retained.values():
@@ -278,6 +293,7 @@ class MQTTBridge:
     def _on_disconnect(self, client, userdata, disconnect_flags, reason_code, properties) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        self._subscribed.clear()
         if not (was and self._started):
             return
         reason_value = getattr(reason_code, "value", None)
