@@ -23,6 +23,10 @@ TEST_ALERT = "test_alert"
 ACKNOWLEDGED = "acknowledged"
 FALSE_ALARM = "false_alarm"
 MISSED_CRAMP = "missed_cramp"  # the sleeper says a cramp happened that raised no alarm
+# The settled state (docs/detection.md, "Settled first"): no alert is possible while a leg is unsettled.
+SETTLED = "settled"  # fields: onset (sample clock: when the unsettled span began), unsettled_s, reason
+UNSETTLED = "unsettled"  # fields: reason (start, walking, handling)
+UNALERTED = "unalerted_movement"  # a cramp-like movement while unsettled, no alert; fields: onset, duration_s
 
 EVENT_TYPES = (
     CRAMP_START,
@@ -36,6 +40,9 @@ EVENT_TYPES = (
     ACKNOWLEDGED,
     FALSE_ALARM,
     MISSED_CRAMP,
+    SETTLED,
+    UNSETTLED,
+    UNALERTED,
 )
 
 

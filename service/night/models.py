@@ -10,7 +10,7 @@ never SQLite.  Times are aware datetimes in UTC, durations in seconds.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -50,9 +50,10 @@ class Minute:
 
 @dataclass(frozen=True)
 class Span:
-    """A sensor fault, a sample gap or a time the service was not running."""
+    """A sensor fault, a sample gap or a time the service was not running; or (in
+    :attr:`NightRecord.unsettled` / :attr:`NightRecord.unalerted`) a span of the settled state."""
 
-    kind: str  # "fault", "gap" or "service"
+    kind: str  # "fault", "gap" or "service"; "unsettled" or "unalerted"
     leg: str | None
     start: datetime
     end: datetime | None  # None: still open
@@ -77,6 +78,13 @@ class NightRecord:
     covered_until: datetime | None  # latest thing recorded in the window (None: nothing)
     summary: dict[str, Any] | None = None  # night_summaries row, when the detail is gone
     sessions: int = 0
+    # The settled state (events settled/unsettled/unalerted_movement), oldest first: spans while no alert was
+    # possible (reason start, walking, handling; end None: still unsettled at the last record) and cramp-like
+    # movements in them that raised no alert (reason "").  ``settle_known``: the record holds any such event
+    # (records written before they existed have none).
+    unsettled: list[Span] = field(default_factory=list)
+    unalerted: list[Span] = field(default_factory=list)
+    settle_known: bool = False
 
     @property
     def has_data(self) -> bool:

@@ -71,6 +71,10 @@ class MorningLog:
     hints: list[str] = field(default_factory=list)
     stored: dict[str, Any] | None = None  # the night's summary row, once retention removed the per-minute detail
     learning: list[str] = field(default_factory=list)  # labels and tuning (service.learning.summary)
+    # the settled state (docs/detection.md): spans with no alert possible, cramp-like movements in them
+    unsettled: list[Span] = field(default_factory=list)
+    unalerted: list[Span] = field(default_factory=list)
+    settle_known: bool = False
 
     # ------------------------------------------------------------ derived numbers
 
@@ -94,6 +98,68 @@ class MorningLog:
 
     def local(self, when: datetime | None) -> datetime | None:
         return None if when is None else when.astimezone(self.tz)
+
+    def settled_after(self) -> dict[str | None, tuple[datetime, float] | None]:
+        """Per leg: when it first settled and how long its first unsettled span lasted (None: never settled)."""
+        out: dict[str | None, tuple[datetime, float] | None] = {}
+        for sp in self.unsettled:
+            if sp.leg not in out:
+                out[sp.leg] = (sp.end, sp.duration_s or 0.0) if sp.end is not None else None
+        return out
+
+    def _settle_dict(self) -> dict[str, Any] | None:
+        if not self.settle_known:
+            return None
+        first = self.settled_after()
+
+        def span(sp: Span) -> dict[str, Any]:
+            return {"leg": sp.leg, "start": iso(self.local(sp.start)), "end": iso(self.local(sp.end)),
+                    "duration_s": round_or_none(sp.duration_s, 1), "reason": sp.reason}
+
+        return {
+            "settled_at": {str(leg): iso(self.local(v[0])) if v else None for leg, v in first.items()},
+            "time_to_settle_s": {str(leg): round(v[1], 1) if v else None for leg, v in first.items()},
+            "unsettled": [span(sp) for sp in self.unsettled],
+            "unalerted": [{k: v for k, v in span(sp).items() if k != "reason"} for sp in self.unalerted],
+        }
+
+    def _settle_facts(self) -> list[tuple[str, str]]:
+        if not self.settle_known:
+            return []
+        first = self.settled_after()
+        many = len(first) > 1
+        parts = []
+        for leg, v in first.items():
+            who = f"{leg}: " if many else ""
+            if v is None:
+                start = next(sp.start for sp in self.unsettled if sp.leg == leg)
+                parts.append(f"{who}never (no alert was possible from {hm(self.local(start))})")
+            else:
+                parts.append(f"{who}at {hm(self.local(v[0]))}, after {duration(v[1])}")
+        facts = [("Settled", "; ".join(parts))] if parts else []
+        firsts = {id(next(sp for sp in self.unsettled if sp.leg == leg)) for leg in first}
+        again = [sp for sp in self.unsettled if id(sp) not in firsts]
+        if again:
+            why = ", ".join(f"{r} {n}" for r, n in sorted(_count(sp.reason for sp in again).items()))
+            known = [sp.duration_s for sp in again if sp.duration_s is not None]
+            facts.append(("Unsettled again", f"{plural(len(again), 'time')} ({why}), {duration(sum(known))}"
+                          + (" (still unsettled at the end)" if any(sp.end is None for sp in again) else "")))
+        if self.unalerted:
+            facts.append(("Cramp-like, no alert", f"{plural(len(self.unalerted), 'movement')} while unsettled"))
+        return facts
+
+    def _settle_lines(self) -> list[str]:
+        out = []
+        items = [(sp.start, 0, sp) for sp in self.unsettled] + [(sp.start, 1, sp) for sp in self.unalerted]
+        for _start, which, sp in sorted(items, key=lambda x: (x[0], x[1])):
+            who = f"{sp.leg}: " if sp.leg and len({x.leg for x in self.unsettled + self.unalerted}) > 1 else ""
+            length = "" if sp.duration_s is None else f", {duration(sp.duration_s)}"
+            if which == 0:
+                end = "not settled again" if sp.end is None else hm(self.local(sp.end))
+                out.append(f"{hm(self.local(sp.start))}-{end}{length}: {who}unsettled ({sp.reason}), no alert possible")
+            else:
+                out.append(f"{hm(self.local(sp.start))}{length}: {who}cramp-like movement while unsettled, no alert")
+        return out
 
     # ------------------------------------------------------------ renderers
 
@@ -125,6 +191,7 @@ class MorningLog:
             "summary": " ".join(self.summary),
             "hints": list(self.hints),
             "learning": list(self.learning),
+            "settle": self._settle_dict(),
         }
 
     def _episode_dict(self, ep: Episode) -> dict[str, Any]:
@@ -176,6 +243,7 @@ class MorningLog:
                                           f"{plural(self.posture_changes, 'posture change')}, about {self.rest_hours:.1f} h at rest"))
         if temps:
             facts.append(("Room temperature", f"{temps['min']:.1f} / {temps['mean']:.1f} / {temps['max']:.1f} °C (min / mean / max)"))
+        facts += self._settle_facts()
         facts.append(("Not recorded", duration(self.unrecorded_s) if self.spans else "nothing: the whole night was recorded"))
         return facts
 
@@ -205,6 +273,8 @@ class MorningLog:
             for h in self.hours:
                 bar = "#" * min(40, int(round(h.activity_mg / 5)))
                 lines.append(f"  {hm(h.start)}  {h.activity_mg:6.1f} mg  {100 * h.moving_fraction:4.0f}%  {bar}")
+        if self.settle_known and (self.unsettled or self.unalerted):
+            lines += ["", "Settled state (no alert while unsettled):"] + [f"  {line}" for line in self._settle_lines()]
         if self.spans:
             lines += ["", "Not recorded:"] + [f"  {line}" for line in self._span_lines()]
         lines += ["", *wrap(" ".join(self.summary))]
@@ -234,6 +304,9 @@ class MorningLog:
                       "|---|---|---|---|"]
             lines += [f"| {hm(h.start)} | {h.activity_mg:.1f} | {100 * h.moving_fraction:.0f}% | {h.posture_changes} |"
                       for h in self.hours] + [""]
+        if self.settle_known and (self.unsettled or self.unalerted):
+            lines += ["## Settled state", "", "No alert is possible while unsettled.", ""]
+            lines += [f"- {line}" for line in self._settle_lines()] + [""]
         if self.spans:
             lines += ["## Not recorded", ""] + [f"- {line}" for line in self._span_lines()] + [""]
         if self.hints:
@@ -266,6 +339,7 @@ def morning_log(record: NightRecord, previous: list[NightRecord], tz: tzinfo, co
         temperatures=record.temperatures, spans=spans, episode_temps=ep_temps,
         restless_fraction=detail["restless_fraction"], rest_hours=detail["rest_hours"],
         posture_changes=detail["posture_changes"] or 0,
+        unsettled=record.unsettled, unalerted=record.unalerted, settle_known=record.settle_known,
     )
     if not record.minutes and record.summary:  # detail already deleted by retention
         mlog.stored = record.summary
@@ -274,6 +348,13 @@ def morning_log(record: NightRecord, previous: list[NightRecord], tz: tzinfo, co
         mlog.posture_changes = record.summary.get("posture_changes") or 0
     mlog.summary, mlog.hints = summary_and_hints(mlog, config, previous)
     return mlog
+
+
+def _count(items: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
 
 
 def _hours(record: NightRecord, tz: tzinfo) -> list[HourActivity]:

@@ -623,6 +623,7 @@ class NightStore:
             temps = [(_dt(r[0]), r[1]) for r in self._rows("temperatures",
                 "SELECT utc, temp_c FROM temperatures WHERE utc >= ? AND utc < ? ORDER BY utc", (s, e))]
             spans = self._spans(s, e)
+            unsettled, unalerted, settle_known = self._settle_spans(s, e)
             sessions = (self._rows("sessions", "SELECT count(*) FROM sessions WHERE started_utc < ? AND"
                                    " coalesce(stopped_utc, last_seen_utc, 1e18) > ?", (e, s)) or [(0,)])[0][0]
             names = ["night", "temp_min", "temp_mean", "temp_max", "activity_mean_mg", "moving_fraction",
@@ -636,7 +637,37 @@ class NightStore:
                        or [(None,)])[0][0]
         summary = dict(zip(names, summary_row)) if summary_row is not None else None
         return NightRecord(night_date, start, end, episodes, minutes, temps, spans,
-                           _dt(min(covered, e)) if covered is not None else None, summary, sessions)
+                           _dt(min(covered, e)) if covered is not None else None, summary, sessions,
+                           unsettled, unalerted, settle_known)
+
+    def _settle_spans(self, s: float, e: float) -> tuple[list[Span], list[Span], bool]:
+        """The settled state of the window from its events (no table of its own, so no schema change): an
+        ``unsettled`` event opens a span, a ``settled`` event closes it (its ``unsettled_s`` says when it began,
+        which holds even when the opening event is outside the window); ``unalerted_movement`` spans."""
+        rows = self._rows("events", "SELECT type, leg, wall_utc, fields FROM events WHERE type IN (?, ?, ?)"
+                          " AND wall_utc >= ? AND wall_utc < ? ORDER BY wall_utc, t_mono",
+                          (ev.SETTLED, ev.UNSETTLED, ev.UNALERTED, s, e))
+        open_: dict[str | None, tuple[float, str]] = {}
+        unsettled: list[Span] = []
+        unalerted: list[Span] = []
+        for kind, leg, wall, text in rows:
+            try:
+                f = json.loads(text)
+            except ValueError:
+                f = {}
+            if kind == ev.UNSETTLED:
+                if leg not in open_:  # a second reason (walking after handling) continues the open span
+                    open_[leg] = (wall, str(f.get("reason", "")))
+            elif kind == ev.SETTLED:
+                opened = open_.pop(leg, None)
+                lasted = _num(f.get("unsettled_s"))
+                begin = wall - max(0.0, lasted) if lasted is not None else (opened[0] if opened else wall)
+                unsettled.append(Span("unsettled", leg, _dt(max(begin, s)), _dt(wall), str(f.get("reason", ""))))
+            else:
+                lasted = _num(f.get("duration_s")) or 0.0
+                unalerted.append(Span("unalerted", leg, _dt(max(wall - max(0.0, lasted), s)), _dt(wall), ""))
+        unsettled += [Span("unsettled", leg, _dt(at), None, reason) for leg, (at, reason) in open_.items()]
+        return sorted(unsettled, key=lambda sp: sp.start), unalerted, bool(rows)
 
     def _spans(self, s: float, e: float) -> list[Span]:
         db = self._db

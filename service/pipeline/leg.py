@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.config import DetectionConfig, PromptsConfig
+from service import events as ev
 from service.events import Event
 from service.pipeline.alerts import AlertPolicy
 from service.pipeline.baseline import StirBaseline
@@ -97,6 +98,7 @@ class LegPipeline:
         self.last_t: float | None = None  # time of the newest sample seen, in or out of the night window
         self.to_movement = SampleBuffer()  # fed every MOVEMENT_BATCH_S
         self.to_detector = SampleBuffer()  # fed every DETECT_BATCH_S
+        self._spans_opened = self._spans_closed = self._unalerted_seen = 0  # settled state reported so far
 
     # ------------------------------------------------------------ inputs
 
@@ -118,7 +120,7 @@ class LegPipeline:
         if samples is None:
             return []
         detections = self.detector.feed(*samples)
-        return self.policy.feed(detections) if detections else []
+        return (self.policy.feed(detections) if detections else []) + self._settle_events()
 
     def summarise(self, close: bool = False) -> list[MinuteSummary]:
         """Hand the waiting samples to the movement summary; the minutes it completes."""
@@ -131,7 +133,29 @@ class LegPipeline:
     def gap(self, t_start: float, t_end: float) -> list[Event]:
         """No samples from ``t_start`` to ``t_end``: the detector hears of it after what came before."""
         events = self.detect()
-        return events + self.policy.feed(self.detector.gap(t_start, t_end))
+        return events + self.policy.feed(self.detector.gap(t_start, t_end)) + self._settle_events()
+
+    def _settle_events(self) -> list[Event]:
+        """The settled state for the night record (not alerts): an unsettled span opened (``unsettled``), closed
+        (``settled``, with when it began and why), a cramp-like movement while unsettled (``unalerted_movement``).
+        Read from the detector's ``unsettled_spans`` and ``unalerted`` since the last call."""
+        d = self.detector
+        out: list[Event] = []
+        spans = d.unsettled_spans
+        while self._spans_opened < len(spans):
+            start, _end, reason = spans[self._spans_opened]
+            out.append(Event(ev.UNSETTLED, start, self.name, None, {"reason": reason}))
+            self._spans_opened += 1
+        while self._spans_closed < len(spans) and spans[self._spans_closed][1] is not None:
+            start, end, reason = spans[self._spans_closed]
+            out.append(Event(ev.SETTLED, float(end), self.name, None,
+                             {"onset": start, "unsettled_s": float(end) - start, "reason": reason}))
+            self._spans_closed += 1
+        while self._unalerted_seen < len(d.unalerted):
+            onset, end = d.unalerted[self._unalerted_seen]
+            out.append(Event(ev.UNALERTED, end, self.name, None, {"onset": onset, "duration_s": end - onset}))
+            self._unalerted_seen += 1
+        return out
 
     def set_sensor_ok(self, ok: bool) -> bool:
         """Record the sensor's state; whether it changed."""
@@ -146,19 +170,20 @@ class LegPipeline:
         whether a quiet start may count as settled (the service started inside the night, not the window
         opening in the evening on a running service)."""
         self.detector.reset(quiet_start=quiet_start)
+        self._spans_opened = self._spans_closed = self._unalerted_seen = 0
         self.to_detector.take()
 
     def close_night(self) -> LegOutput:
         """The night window closed: an episode in progress ends, the last minute is completed."""
         events = self.detect()
-        events += self.policy.feed(self.detector.finish())
+        events += self.policy.feed(self.detector.finish()) + self._settle_events()
         return LegOutput(events, self.summarise(close=True))
 
     def stop(self) -> LegOutput:
         """A clean stop inside the window: end an open episode (so ``cramp`` goes OFF), complete the minute."""
         events = self.detect()
         if self.detector.in_episode:
-            events += self.policy.feed(self.detector.finish())
+            events += self.policy.feed(self.detector.finish()) + self._settle_events()
         return LegOutput(events, self.summarise(close=True))
 
     # ------------------------------------------------------------ the alert policy

@@ -260,11 +260,16 @@ def test_real_night_excerpts_raise_no_alert(name):
     assert [e for e in events if e.type == "cramp_start"] == []
 
 
-def test_the_settling_excerpt_would_alert_without_the_settle_rule():
-    """The excerpt is a real test: with almost no settle time the same code alerts on it."""
+def test_the_settling_excerpt_would_alert_without_the_settle_rule(monkeypatch):
+    """The excerpt is a real test: with almost no settle time (and without the held-tilt check, which stops
+    its wandering movement too) the same code alerts on it."""
     rec = read_recording(DATA / "wrist_night_excerpt.csv.gz")
     config = cfg.Config()
     from dataclasses import replace
 
+    from service.pipeline import detect
+
     quick = replace(config, detection=replace(config.detection, settle_s=40.0))
+    assert not [e for e in replay_recording(rec, quick) if e.type == "cramp_start"]  # the held tilt alone
+    monkeypatch.setattr(detect, "HELD_TILT_RMS_DEG", 1e9)
     assert [e for e in replay_recording(rec, quick) if e.type == "cramp_start"]

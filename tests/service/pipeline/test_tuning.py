@@ -7,6 +7,7 @@ import pytest
 
 from firmware.errors import ConfigError
 from service import config as cfg
+from service.pipeline import detect
 from service.pipeline.detect import PRESETS, TURNED_EXTRA_S
 from service.pipeline.leg import LegPipeline
 from service.pipeline.tuning import is_tuned, knob_values, make_detector, preset_for
@@ -35,10 +36,13 @@ def test_knobs_out_of_range_are_refused(text):
         cfg.parse(f"[detection]\n{text}\n")
 
 
-def test_more_time_for_a_turning_leg_stops_a_slow_turn_alarming():
+def test_more_time_for_a_turning_leg_stops_a_slow_turn_alarming(monkeypatch):
     sc = Scene(500.0, seed=0)
     sc.rollover(430.0, 18.0)  # after the five minutes of stillness that settle the sleeper
     t, a = sc.sample(50, seed=0)
+    # the held-tilt check already stops this slow rollover (its tilt wanders); without it the knob must
+    assert starts(run(make_detector(cfg.DetectionConfig()), t, a)) == []
+    monkeypatch.setattr(detect, "HELD_TILT_RMS_DEG", 1e9)
     default = make_detector(cfg.DetectionConfig())
     tuned = make_detector(cfg.DetectionConfig(turn_confirm_s=35.0))
     assert len(starts(run(default, t, a))) == 1
