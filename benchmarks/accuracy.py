@@ -39,14 +39,15 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import nights, realdata
 from benchmarks.baseline import baseline_alerts
-from service.config import Config
+from service.config import Config, ConfigError
+from service.config import load as load_config
 from service.recording.format import labels_path, read_labels, read_recording
 from service.recording.replay import replay_recording
 from service.sim.simulate import write_simulated_night
@@ -272,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nights", type=int, default=NIGHTS_PER_SLEEPER, metavar="N",
                     help=f"2-hour nights per sleeper type and generator (default {NIGHTS_PER_SLEEPER})")
     ap.add_argument("--sensitivity", choices=("low", "normal", "high"), default="normal")
+    ap.add_argument("--config", metavar="FILE",
+                    help="replay with this configuration's [detection] table (a `nightcramp tune` fragment, or a "
+                         "trade such as confirm_s = 25), as `nightcramp replay --config FILE` does; "
+                         "--sensitivity is then ignored (the file's preset applies)")
     ap.add_argument("--real", action="append", default=[], metavar="DIR",
                     help="also judge the recordings in DIR (NAME.csv.gz + NAME.labels.json); repeatable")
     ap.add_argument("--no-real", action="store_true", help="skip the real recordings")
@@ -282,7 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("service").setLevel(logging.WARNING)
     config = Config()
     config = replace(config, detection=replace(config.detection, sensitivity=args.sensitivity))
-    results: dict = {"corpus": args.corpus, "sensitivity_preset": args.sensitivity}
+    if args.config:
+        try:
+            given = load_config(args.config)
+        except ConfigError as exc:
+            print(f"config error: {exc}", file=sys.stderr)
+            return 2
+        config = replace(config, detection=given.detection)  # only the detector's settings; the rest stays default
+    results: dict = {"corpus": args.corpus, "sensitivity_preset": config.detection.sensitivity,
+                     "detection": {k: v for k, v in asdict(config.detection).items() if v is not None}}
     lines = []
     if not args.real_only:
         results.update(simulated(args, config))
