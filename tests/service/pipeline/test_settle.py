@@ -120,6 +120,36 @@ def test_intermittent_movement_while_unsettled_restarts_the_settle_clock():
     assert [round(on) for on, _end in d.unalerted] == pytest.approx([480], abs=2)  # the cramp, not the fidgeting
 
 
+# ------------------------------------------------------------------ opt-in: alert while unsettled
+
+
+def test_unsettled_confirm_s_alerts_a_long_held_cramp_before_the_sleeper_settled():
+    # a restless sleeper who never lies still for five minutes: off (the default) the cramp is only recorded;
+    # with unsettled_confirm_s = 30 it alerts once it has held on that long
+    sc = Scene(400.0, seed=11)
+    sc.fidget(20.0, 60.0)
+    sc.cramp(120.0, 90.0)
+    t, a = sc.sample(50, sensor="lis3dh")
+    off = evening()
+    assert starts(run(off, t, a)) == [] and len(off.unalerted) == 1
+    d = CrampDetector(unsettled_confirm_s=30.0)
+    d.reset(quiet_start=False)
+    (s,) = starts(run(d, t, a))
+    assert s.onset == pytest.approx(120.0, abs=2.0)
+    assert 30.0 <= s.t - s.onset <= 40.0  # the stronger evidence costs latency
+    assert cfg.DetectionConfig().unsettled_confirm_s == 0.0  # opt-in
+
+
+def test_unsettled_confirm_s_does_not_alert_settling_in_with_still_gaps():
+    # settling in: minutes of moves separated by still gaps of seconds; none is near-continuous for 30 s
+    sc = Scene(500.0, seed=24)
+    sc.fidget(30.0, 300.0)
+    t, a = sc.sample(50)
+    d = CrampDetector(unsettled_confirm_s=30.0)
+    d.reset(quiet_start=False)
+    assert starts(run(d, t, a)) == []
+
+
 def test_walking_unsettles_and_a_cramp_right_after_getting_back_into_bed_does_not_alert():
     sc = Scene(SETTLE_S + 1200.0, seed=13)
     back = sc.walk(SETTLE_S + 100.0, 90.0)  # up, walk, back into bed; returns when lying again
