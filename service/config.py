@@ -120,9 +120,7 @@ class DetectionConfig:
     ``settle_s``: stillness needed before anything alerts (after start, walking, handling);
     ``baseline_max_extra_s``: the most this sleeper's own long stirs may add to ``confirm_s``;
     ``quiet_start_s``: a service start inside the night whose first this-many seconds are quiet counts as
-    settled (a restart on a sleeping leg; 0: always ``settle_s``);
-    ``unsettled_confirm_s``: while not settled, a near-continuous movement with a held tilt alerts after this many
-    seconds (0: nothing alerts until settled) (docs/detection.md).
+    settled (a restart on a sleeping leg; 0: always ``settle_s``) (docs/detection.md).
     """
 
     sensitivity: str = "normal"
@@ -132,7 +130,6 @@ class DetectionConfig:
     settle_s: float = 300.0
     baseline_max_extra_s: float = 8.0
     quiet_start_s: float = 60.0
-    unsettled_confirm_s: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -422,8 +419,6 @@ SCHEMA: dict[str, dict[str, Spec]] = {
                                  "Most seconds this sleeper's own long stirs may add to confirm_s (0: no baseline)."),
         "quiet_start_s": (_float_range(0.0, 600.0), "60.0",
                           "A start inside the night this many seconds quiet counts as settled (a restart on a sleeping leg; 0: off)."),
-        "unsettled_confirm_s": (_float_range(0.0, 120.0), "25.0",
-                                "Before the sleeper has settled, a near-continuous cramp with a held tilt alerts after this many seconds (0: never)."),
     },
     "prompts": {
         "warm_compress": (_boolean, "true", "Send a warm-compress reminder during an episode."),

@@ -147,18 +147,6 @@ still for longer than this.  Settling-in and arousal bouts of 20 s or more are i
 an unalerted episode and does not count as settling-in movement: the settle clock pauses over it instead of restarting,
 so one cramp caught while unsettled does not keep the next one from alerting."""
 
-UNSETTLED_CONFIRM_S = 25.0
-"""Default ``[detection] unsettled_confirm_s``: while the sleeper is not settled, a cramp-like movement alerts once it has
-been near-continuous this long (0: never, the settle rule blocks).  Stronger evidence instead of none: real settling-in
-and arousal bouts of 20 s or more nearly always hold a still gap of 3-9 s (settling p10 4 s, median 8 s; arousals 3-9 s)
-and their tilt wanders (settling spread 5/14/34 deg), whereas a cramp is near-continuous with a held tilt for 15 s to
-10 minutes (simulated: no still second).  Handling (a turn over ``HANDLING_TURN_DEG``) and walking are recognised
-separately and never alert."""
-
-UNSETTLED_MAX_GAP_S = 2.0
-"""While unsettled, the longest still gap (back at the noise floor) an alerting movement may hold since its onset: under
-the real settling bouts' p10 (4 s) and the real arousals' shortest (3 s)."""
-
 EPISODE_WALK_CHECK_S = 5.0
 """During an episode, how often the last seconds are checked for walking (walking ends an episode)."""
 
@@ -248,12 +236,11 @@ class CrampDetector:
 
     def __init__(self, sensitivity: str = "normal", leg: str = "leg", preset: Preset | None = None,
                  settle_s: float = SETTLE_S, baseline: StirBaseline | None = None,
-                 quiet_start_s: float = QUIET_START_S, unsettled_confirm_s: float = UNSETTLED_CONFIRM_S):
+                 quiet_start_s: float = QUIET_START_S):
         """``preset``: thresholds to use instead of the named preset's (a per-sleeper tuning);
         ``settle_s``: stillness needed before anything may alert; ``baseline``: this sleeper's stirs
         (kept across nights by the caller; a fresh one, which adds nothing, by default);
-        ``quiet_start_s``: a start this quiet for this long is settled (0: off, always ``settle_s``);
-        ``unsettled_confirm_s``: while unsettled, a near-continuous, held-tilt movement this long alerts (0: never)."""
+        ``quiet_start_s``: a start this quiet for this long is settled (0: off, always ``settle_s``)."""
         if sensitivity not in PRESETS:
             raise ValueError(f"sensitivity must be one of {', '.join(PRESETS)}, got {sensitivity!r}")
         self.sensitivity = sensitivity
@@ -261,7 +248,6 @@ class CrampDetector:
         self.preset = PRESETS[sensitivity] if preset is None else preset
         self.settle_s = float(settle_s)
         self.quiet_start_s = float(quiet_start_s)
-        self.unsettled_confirm_s = float(unsettled_confirm_s)
         self.baseline = baseline if baseline is not None else StirBaseline()
         self.reset()
 
@@ -325,7 +311,6 @@ class CrampDetector:
         self._blk_windows = self._blk_moving = self._blk_run = 0
         self._blk_longest = 0
         self._blk_last_windows = self._blk_last_moving = 0
-        self._unsettled_episode = False  # the open episode alerted while unsettled (the clock pauses over it)
         self.unalerted: list[tuple[float, float]] = []
         """Cramp-like movements while not settled (no alert): (onset s, end of movement s)."""
 
@@ -702,14 +687,6 @@ class CrampDetector:
                 events += self._unsettle(t_end, "walking")
                 return True
         self._blk_windows += 1
-        self._flags.append(act)
-        g = np.asarray(win.mean[i], dtype=float)
-        norm = float(np.linalg.norm(g))
-        if norm > 1e-6:
-            self._dir_sum += g / norm
-            self._dir_n += 1
-        if act:
-            self._max_turn = max(self._max_turn, self._angle(win.mean[i]))
         if not win.still[i]:  # moving relative to the noise floor: active or weak movement
             self._blk_moving += 1
             self._blk_pending = max(self._blk_pending, self._blk_run)
@@ -723,26 +700,6 @@ class CrampDetector:
             self._blk_pending = 0
             self._blk_last_windows, self._blk_last_moving = self._blk_windows, self._blk_moving
         self._prev_act = act
-        if (self.unsettled_confirm_s > 0 and act and t_end - self._onset >= self.unsettled_confirm_s
-                and self._blk_moving >= p.min_active_frac * self._blk_windows
-                and max(self._blk_longest, self._blk_pending, self._blk_run) * WINDOW_S <= UNSETTLED_MAX_GAP_S
-                and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
-                and self._max_turn < HANDLING_TURN_DEG
-                and self._held_tilt_deg() <= HELD_TILT_RMS_DEG):
-            # stronger evidence than a settled sleeper's: near-continuous with a held tilt for unsettled_confirm_s
-            if self._walking(t_end):
-                self._hold(t_end)
-                events += self._unsettle(t_end, "walking")
-                return True
-            self._state = _EPISODE
-            self._unsettled_episode = True
-            self._last_active_t = t_end
-            self._last_update_t = t_end
-            self._last_walk_check_t = t_end
-            self._tilt_deg = self._angle(win.mean[i])
-            events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
-                                        self._intensity(), self._tilt_deg, reason="unsettled"))
-            return True
         if t_end - self._last_active_t >= p.end_quiet_s:
             self._state = _IDLE
             cramp_like = (self._blk_last_moving >= p.min_active_frac * self._blk_last_windows
@@ -813,8 +770,7 @@ class CrampDetector:
 
     def _check_settled(self, t: float) -> list[DetectorEvent]:
         """Settled once the leg has been still for ``settle_s`` (stamped when that was reached)."""
-        if self._settled or self._last_move_t is None or self._state in (_WALK_HOLD, _CANDIDATE, _BLOCKED,
-                                                                       _EPISODE):
+        if self._settled or self._last_move_t is None or self._state in (_WALK_HOLD, _CANDIDATE, _BLOCKED):
             return []
         if (self._quiet_start and not self._moved and self._unsettle_reason == "start" and self._ready_t is not None
                 and t - self._ready_t >= self.quiet_start_s):
@@ -837,11 +793,6 @@ class CrampDetector:
     def _end(self, t: float) -> DetectorEvent:
         self._state = _IDLE
         end_move = min(self._last_active_t, t)
-        if self._unsettled_episode:
-            self._unsettled_episode = False
-            if not self._settled:  # a cramp is not settling-in movement: the clock pauses over it
-                before = self._onset - (self._clock_at_onset if self._clock_at_onset is not None else self._onset)
-                self._last_move_t = end_move - max(0.0, before)
         return DetectorEvent("end", t, self._onset, max(0.0, end_move - self._onset), self._intensity(),
                              self._tilt_deg)
 

@@ -52,5 +52,4 @@ def make_detector(detection: DetectionConfig, leg: str = "leg", baseline: StirBa
     else:
         baseline.max_extra_s = max(0.0, float(detection.baseline_max_extra_s))
     return CrampDetector(detection.sensitivity, leg, preset=preset_for(detection), settle_s=detection.settle_s,
-                         baseline=baseline, quiet_start_s=detection.quiet_start_s,
-                         unsettled_confirm_s=detection.unsettled_confirm_s)
+                         baseline=baseline, quiet_start_s=detection.quiet_start_s)
