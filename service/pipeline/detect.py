@@ -634,15 +634,19 @@ class CrampDetector:
             elif self._held_tilt_deg() > HELD_TILT_RMS_DEG:
                 pass  # wandering, not held: wait (the spread since onset + 2 s may shrink if it comes to hold)
             else:
-                self._state = _EPISODE
-                self._last_active_t = t_end
-                self._last_update_t = t_end
-                self._last_walk_check_t = t_end
-                self._prev_act = True
-                self._tilt_deg = self._angle(win.mean[i])
-                events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
-                                            self._intensity(), self._tilt_deg))
+                events.append(self._open_episode(win, i, t_end))
         return True
+
+    def _open_episode(self, win: "_Windows", i: int, t_end: float, reason: str = "") -> DetectorEvent:
+        """The alert point: the candidate becomes an episode (from an active window); its ``start`` event."""
+        self._state = _EPISODE
+        self._last_active_t = t_end
+        self._last_update_t = t_end
+        self._last_walk_check_t = t_end
+        self._prev_act = True
+        self._tilt_deg = self._angle(win.mean[i])
+        return DetectorEvent("start", t_end, self._onset, t_end - self._onset, self._intensity(), self._tilt_deg,
+                             reason=reason)
 
     def _episode_window(self, win: "_Windows", i: int, t_end: float, gap_s: float,
                         events: list[DetectorEvent]) -> bool:
@@ -737,14 +741,8 @@ class CrampDetector:
                 self._hold(t_end)
                 events += self._unsettle(t_end, "walking")
                 return True
-            self._state = _EPISODE
             self._unsettled_episode = True
-            self._last_active_t = t_end
-            self._last_update_t = t_end
-            self._last_walk_check_t = t_end
-            self._tilt_deg = self._angle(win.mean[i])
-            events.append(DetectorEvent("start", t_end, self._onset, t_end - self._onset,
-                                        self._intensity(), self._tilt_deg, reason="unsettled"))
+            events.append(self._open_episode(win, i, t_end, reason="unsettled"))
             return True
         if t_end - self._last_active_t >= p.end_quiet_s:
             self._state = _IDLE
