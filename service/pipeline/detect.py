@@ -587,11 +587,7 @@ class CrampDetector:
         self._peaks.append(win.peak[i])
         self._cand_windows += 1
         if t_end - self._onset > HELD_TILT_FROM_S:
-            g = np.asarray(win.mean[i], dtype=float)
-            norm = float(np.linalg.norm(g))
-            if norm > 1e-6:
-                self._dir_sum += g / norm
-                self._dir_n += 1
+            self._add_direction(win.mean[i])
         if act:
             self._still_run = 0
             self._power_sum += win.dyn[i] ** 2
@@ -636,6 +632,14 @@ class CrampDetector:
             else:
                 events.append(self._open_episode(win, i, t_end))
         return True
+
+    def _add_direction(self, mean) -> None:
+        """Add one window's gravity direction to the held-tilt sum (see :meth:`_held_tilt_deg`)."""
+        g = np.asarray(mean, dtype=float)
+        norm = float(np.linalg.norm(g))
+        if norm > 1e-6:
+            self._dir_sum += g / norm
+            self._dir_n += 1
 
     def _open_episode(self, win: "_Windows", i: int, t_end: float, reason: str = "") -> DetectorEvent:
         """The alert point: the candidate becomes an episode (from an active window); its ``start`` event."""
@@ -710,11 +714,7 @@ class CrampDetector:
                 return True
         self._blk_windows += 1
         self._flags.append(act)
-        g = np.asarray(win.mean[i], dtype=float)
-        norm = float(np.linalg.norm(g))
-        if norm > 1e-6:
-            self._dir_sum += g / norm
-            self._dir_n += 1
+        self._add_direction(win.mean[i])
         if act:
             self._max_turn = max(self._max_turn, self._angle(win.mean[i]))
         if not win.still[i]:  # moving relative to the noise floor: active or weak movement

@@ -134,6 +134,15 @@ class Cell:
     def run_half(self) -> None:
         self.service.run()
 
+    def run_night(self, caplog) -> list[dict]:
+        """The whole night with the fault already in place, then the checks every cell makes; the events seen."""
+        self.start()
+        self.run_half()
+        self.run_half()
+        events = self.finish()
+        assert_alerted(self, events, caplog)
+        return events
+
     def finish(self) -> list[dict]:
         """Resume the broker, wait for every cramp start on the subscriber, stop the service; the events seen."""
         self.resume()
@@ -210,11 +219,7 @@ def test_corrupt_record_is_set_aside_and_the_night_goes_on(tmp_path, cell_factor
         f.seek((db.stat().st_size // 1024 // 2) * 1024)
         f.write(os.urandom(1024))
     cell = cell_factory(state)
-    cell.start()
-    cell.run_half()
-    cell.run_half()
-    events = cell.finish()
-    assert_alerted(cell, events, caplog)
+    cell.run_night(caplog)
     aside = sorted(state.glob(f"{DB_NAME}.corrupt-*"))
     aside = [p for p in aside if not p.name.endswith(("-wal", "-shm"))]
     assert len(aside) == 1, list(state.iterdir())
@@ -261,11 +266,7 @@ def test_disk_full_at_start(tmpfs, cell_factory, caplog):
     night, episode = earlier_night(state)
     fill(state)
     cell = cell_factory(state)
-    cell.start()
-    cell.run_half()
-    cell.run_half()
-    events = cell.finish()
-    assert_alerted(cell, events, caplog)
+    cell.run_night(caplog)
     assert cell.service.store.fault.faults == 1 and cell.service.outbox.fault.faults <= 1
     assert_night_readable(state, night, episode)
 
@@ -300,11 +301,7 @@ def test_read_only_state_directory(tmpfs, cell_factory, caplog):
     remount(state, "ro")
     try:
         cell = cell_factory(state)
-        cell.start()
-        cell.run_half()
-        cell.run_half()
-        events = cell.finish()
-        assert_alerted(cell, events, caplog)
+        cell.run_night(caplog)
         assert cell.service.store.status().status == "fault"
         states = [m.json() for m in cell.sub.on(f"{cell.base}/state")]
         assert states and states[-1]["storage_ok"] is False

@@ -55,6 +55,15 @@ def record_night(state_dir):
     return emitted, back
 
 
+def reopened(state_dir):
+    """The night as a fresh open of the same SQLite file reads it, and its morning log."""
+    store = NightStore(state_dir, WINDOW)
+    try:
+        return store.night(NIGHT), build_morning_log(store, NIGHT, Config(), now=MORNING)
+    finally:
+        store.close()
+
+
 def test_pipeline_reports_settled_unsettled_and_unalerted_events(state_dir):
     emitted, back = record_night(state_dir)
     types = [e.type for e in emitted]
@@ -72,12 +81,7 @@ def test_pipeline_reports_settled_unsettled_and_unalerted_events(state_dir):
 
 def test_morning_log_shows_time_to_settle_unsettled_spans_and_unalerted(state_dir):
     record_night(state_dir)
-    store = NightStore(state_dir, WINDOW)  # a fresh open of the same SQLite file
-    try:
-        record = store.night(NIGHT)
-        mlog = build_morning_log(store, NIGHT, Config(), now=MORNING)
-    finally:
-        store.close()
+    record, mlog = reopened(state_dir)
     assert record.settle_known
     assert [sp.reason for sp in record.unsettled] == ["start", "walking"]
     assert all(sp.end is not None for sp in record.unsettled)
@@ -107,11 +111,7 @@ def test_a_night_never_settled_says_no_alert_was_possible(state_dir):
     store, clock, tb, writer = make(state_dir, START, BERLIN, t0=T0)
     writer.emit(ev.UNSETTLED, T0 + 1.0, "leg", None, reason="start")
     store.close()
-    store = NightStore(state_dir, WINDOW)
-    try:
-        text = build_morning_log(store, NIGHT, Config(), now=MORNING).to_text()
-    finally:
-        store.close()
+    text = reopened(state_dir)[1].to_text()
     assert "never (no alert was possible from 23:00)" in text
     assert "23:00-not settled again: unsettled (start), no alert possible" in text
 
@@ -120,9 +120,5 @@ def test_a_record_without_settle_events_says_nothing_about_settling(state_dir):
     store, clock, tb, writer = make(state_dir, START, BERLIN, t0=T0)
     writer.emit(ev.SENSOR_FAULT, T0 + 60.0, "leg", None, reason="no data")
     store.close()
-    store = NightStore(state_dir, WINDOW)
-    try:
-        mlog = build_morning_log(store, NIGHT, Config(), now=MORNING)
-    finally:
-        store.close()
+    mlog = reopened(state_dir)[1]
     assert "Settled" not in mlog.to_text() and mlog.to_dict()["settle"] is None
