@@ -314,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(realdata.report(results["real"]))
             lines.append("summary: " + realdata.summary_part(results["real"]))
+            if not args.quick:
+                results["real_later_starts"] = realdata.later_starts_results(files, config)
+                print()
+                print(realdata.later_starts_report(results["real_later_starts"]))
+                ls = results["real_later_starts"]
+                lines.append(f"summary: later starts {ls['starts']}: {ls['false_alarms']} false alarms "
+                             f"({ls['per_8h']:.1f} per 8 h)")
             if args.plots:
                 from benchmarks.realplots import draw_real
 

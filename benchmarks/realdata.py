@@ -30,9 +30,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import numpy as np
 
 from service.config import Config
 from service.recording.format import RecordingError, labels_path, read_recording
@@ -145,6 +147,77 @@ def replay_file(f: RealFile, config: Config) -> None:
     if rec.duration_s > 0:
         f.hours = rec.duration_s / 3600.0
     f.alerts = [e.t for e in replay_recording(rec, config) if e.type == "cramp_start"]
+
+
+LONG_FILE_H = 1.0
+LONG_STEP_S = 1800.0
+SHORT_STEPS_S = (60.0, 120.0, 240.0, 360.0)
+"""Later starts: every half hour into a recording of an hour or more; 1-6 minutes into a shorter one."""
+
+
+def later_starts(f: RealFile, config: Config) -> list[dict]:
+    """The recording replayed as if the service had started later in it, one replay per start.
+
+    A restart in the night (a power cut, an update, a watchdog restart) begins with no knowledge of the
+    sleeper (the baseline of :mod:`service.pipeline.baseline` is empty) and may find the leg lying still,
+    which the quiet-start rule takes as asleep.  The whole-file replay cannot show what that costs: it
+    learns from the hours before.  Every later start is judged as its own night; its false alarms are
+    reported at their time in the whole recording.
+    """
+    try:
+        rec = read_recording(f.path)
+    except RecordingError as exc:
+        log.warning("real recordings: %s", exc)
+        return []
+    if len(rec) < 2:
+        return []
+    span = float(rec.t[-1] - rec.t[0])
+    if span / 3600.0 >= LONG_FILE_H:
+        offsets = [float(x) for x in np.arange(LONG_STEP_S, span - LONG_STEP_S / 2, LONG_STEP_S)]
+    else:
+        offsets = [x for x in SHORT_STEPS_S if x < span - 300.0]
+    out = []
+    for off in offsets:
+        keep = rec.t >= rec.t[0] + off
+        t0 = float(rec.t[keep][0])
+        part = replace(rec, t=rec.t[keep] - t0, accel=rec.accel[keep],
+                       temp_t=rec.temp_t[rec.temp_t >= t0] - t0, temp_c=rec.temp_c[rec.temp_t >= t0],
+                       start_wall=None)
+        alerts = [e.t + t0 for e in replay_recording(part, config) if e.type == "cramp_start"]
+        fas = f.false_alarms(alerts)
+        out.append({"start_s": round(t0, 1), "hours": round(float(part.t[-1]) / 3600.0, 3),
+                    "false_alarms": [{"t": round(t, 1), "context": f.context_at(t)} for t in fas]})
+    return out
+
+
+def later_starts_results(files: list[RealFile], config: Config) -> dict:
+    rows, hours, n_fa, n_starts, n_bad = [], 0.0, 0, 0, 0
+    for f in files:
+        starts = later_starts(f, config)
+        distinct = sorted({a["t"] for s in starts for a in s["false_alarms"]})
+        walking = sum(1 for s in starts for a in s["false_alarms"] if WALKING in a["context"].lower())
+        h = sum(s["hours"] for s in starts)
+        fa = sum(len(s["false_alarms"]) for s in starts)
+        bad = sum(1 for s in starts if s["false_alarms"])
+        rows.append({"file": f.name, "starts": len(starts), "starts_with_false_alarm": bad, "hours": round(h, 2),
+                     "false_alarms": fa, "per_8h": fa / h * 8.0 if h else float("nan"), "during_walking": walking,
+                     "distinct": distinct, "detail": starts})
+        hours, n_fa, n_starts, n_bad = hours + h, n_fa + fa, n_starts + len(starts), n_bad + bad
+    return {"files": rows, "starts": n_starts, "starts_with_false_alarm": n_bad, "hours": hours,
+            "false_alarms": n_fa, "per_8h": n_fa / hours * 8.0 if hours else float("nan"),
+            "during_walking": sum(r["during_walking"] for r in rows)}
+
+
+def later_starts_report(res: dict) -> str:
+    lines = ["real recordings started later (a restart in the night: no baseline, maybe a quiet start):", "",
+             "| file | starts | with a false alarm | replayed hours | false alarms | per 8 h | distinct alarms |",
+             "|---|---|---|---|---|---|---|"]
+    for r in res["files"]:
+        lines.append(f"| {r['file']} | {r['starts']} | {r['starts_with_false_alarm']} | {r['hours']:.2f} "
+                     f"| {r['false_alarms']} | {r['per_8h']:.1f} | {', '.join(_clock(t) for t in r['distinct']) or '-'} |")
+    lines.append(f"| all | {res['starts']} | {res['starts_with_false_alarm']} | {res['hours']:.2f} "
+                 f"| {res['false_alarms']} | {res['per_8h']:.1f} | |")
+    return "\n".join(lines)
 
 
 def replay_before(files: list[RealFile], rev: str, sensitivity: str) -> None:

@@ -81,3 +81,27 @@ def test_extra_folders_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(realdata.ENV, f"{tmp_path}/a{':'}{tmp_path}/b")
     dirs = realdata.real_dirs([str(tmp_path / "c"), str(tmp_path / "a")])
     assert [d.name for d in dirs if d.parent == tmp_path] == ["a", "b", "c"]
+
+
+def test_later_starts_replay_each_start_as_its_own_night_and_report_whole_file_times(tmp_path, cramp_signal):
+    t, a = cramp_signal
+    _write(tmp_path / "free.csv.gz", t, a, {"activity": "night in bed"})
+    _write(tmp_path / "labelled.csv.gz", t, a, {"episodes": [(QUIET_S, QUIET_S + 60.0)]})
+    files = {f.name: f for f in realdata.load_files([tmp_path])}
+    starts = realdata.later_starts(files["free"], Config())
+    # a 22-minute file: starts 1, 2, 4 and 6 minutes in, each a night of its own that still sees the cramp
+    assert [s["start_s"] for s in starts] == pytest.approx(list(realdata.SHORT_STEPS_S), abs=0.05)
+    for s in starts:
+        assert s["hours"] == pytest.approx((float(t[-1]) - s["start_s"]) / 3600.0, abs=1e-3)
+        assert len(s["false_alarms"]) == 1
+        assert QUIET_S < s["false_alarms"][0]["t"] < QUIET_S + 30.0  # the whole file's clock, not the start's
+        assert s["false_alarms"][0]["context"] == "night in bed"
+    res = realdata.later_starts_results(list(files.values()), Config())
+    by_name = {r["file"]: r for r in res["files"]}
+    assert by_name["labelled"]["false_alarms"] == 0 and by_name["labelled"]["starts"] == 4
+    assert by_name["free"]["starts_with_false_alarm"] == 4
+    distinct = by_name["free"]["distinct"]
+    assert distinct and max(distinct) - min(distinct) < 2.0  # one movement, seen from every start
+    assert res["starts"] == 8 and res["false_alarms"] == 4
+    assert res["per_8h"] == pytest.approx(4 * 8.0 / res["hours"])
+    assert "| free | 4 | 4 |" in realdata.later_starts_report(res)

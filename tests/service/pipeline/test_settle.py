@@ -283,11 +283,22 @@ def test_stirs_in_sleep_feed_the_baseline():
 # ------------------------------------------------------------------ real excerpts, through replay
 
 
-@pytest.mark.parametrize("name", ["wrist_night_excerpt", "wrist_arousal_excerpt"])
+@pytest.mark.parametrize("name", ["wrist_night_excerpt", "wrist_arousal_excerpt", "wrist_return_excerpt"])
 def test_real_night_excerpts_raise_no_alert(name):
     rec = read_recording(DATA / f"{name}.csv.gz")
     events = list(replay_recording(rec, cfg.Config()))
     assert [e for e in events if e.type == "cramp_start"] == []
+
+
+def test_the_return_excerpt_would_alert_without_the_back_in_its_posture_rule(monkeypatch):
+    """Replayed alone (no baseline learnt), the 03:34 arousal is continuous and holds its tilt to about 12 deg at
+    11 s; only its return to the posture it left stops it."""
+    from service.pipeline import detect
+
+    rec = read_recording(DATA / "wrist_return_excerpt.csv.gz")
+    monkeypatch.setattr(detect, "RETURN_FROM_DEG", 1e9)
+    alerts = [e for e in replay_recording(rec, cfg.Config()) if e.type == "cramp_start"]
+    assert len(alerts) == 1 and 419.0 <= alerts[0].fields["onset"] < alerts[0].t < 440.0
 
 
 def test_the_settling_excerpt_would_alert_without_the_settle_rule(monkeypatch):
