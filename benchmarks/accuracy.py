@@ -321,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
                 ls = results["real_later_starts"]
                 lines.append(f"summary: later starts {ls['starts']}: {ls['false_alarms']} false alarms "
                              f"({ls['per_8h']:.1f} per 8 h)")
+                results["real_variants"] = realdata.variants_results(files, config)
+                print()
+                print(realdata.variants_report(results["real_variants"]))
+                worst = max(results["real_variants"]["variants"], key=lambda r: r["per_8h"])
+                lines.append(f"summary: sensor variants: at most {worst['false_alarms']} false alarms "
+                             f"({worst['per_8h']:.1f} per 8 h, {worst['variant']})")
             if args.plots:
                 from benchmarks.realplots import draw_real
 

@@ -220,6 +220,73 @@ def later_starts_report(res: dict) -> str:
     return "\n".join(lines)
 
 
+VARIANTS = {
+    "half rate": {"every": 2},
+    "quarter rate": {"every": 4},
+    "+6 mg noise": {"noise_mg": 6.0},
+    "3.9 mg steps (ADXL345)": {"step_mg": 3.9},
+    "+-2 g clipping": {"clip_g": 2.0},
+    "all at once (half rate, +4 mg, 3.9 mg steps, +-2 g)": {"every": 2, "noise_mg": 4.0, "step_mg": 3.9, "clip_g": 2.0},
+}
+"""The real recordings as other chips would give them: a lower rate (every n-th sample), a noisier chip,
+coarser resolution, a range of +-2 g.  The detector claims to take these as they come (docs/signals.md)."""
+MIN_RATE_HZ = 20.0
+
+
+def sensor_variant(rec, every: int = 1, noise_mg: float = 0.0, step_mg: float = 0.0, clip_g: float = 0.0,
+                   seed: int = 1):
+    """``rec`` as a different chip would have recorded it (None when the rate would fall under 20 Hz)."""
+    t, a = rec.t[::every], rec.accel[::every].copy()
+    if len(t) > 1 and (len(t) - 1) / float(t[-1] - t[0]) < MIN_RATE_HZ * 0.95:
+        return None
+    if noise_mg:
+        a += np.random.default_rng(seed).normal(0.0, noise_mg / 1000.0, a.shape)
+    if step_mg:
+        a = np.round(a / (step_mg / 1000.0)) * (step_mg / 1000.0)
+    if clip_g:
+        a = np.clip(a, -clip_g, clip_g)
+    return replace(rec, t=t, accel=a, temp_t=rec.temp_t[:0], temp_c=rec.temp_c[:0])
+
+
+def variants_results(files: list[RealFile], config: Config) -> dict:
+    """False alarms of every file under every :data:`VARIANTS` entry (whole files, as recorded otherwise)."""
+    recs = {}
+    for f in files:
+        try:
+            recs[f.name] = read_recording(f.path)
+        except RecordingError as exc:
+            log.warning("real recordings: %s", exc)
+    rows = []
+    for label, kw in VARIANTS.items():
+        hours, alarms, walking, skipped = 0.0, [], 0, []
+        for f in files:
+            rec = recs.get(f.name)
+            part = sensor_variant(rec, **kw) if rec is not None and len(rec) > 1 else None
+            if part is None:
+                skipped.append(f.name)
+                continue
+            hours += float(part.t[-1] - part.t[0]) / 3600.0
+            fas = f.false_alarms([e.t for e in replay_recording(part, config) if e.type == "cramp_start"])
+            walking += sum(1 for t in fas if WALKING in f.context_at(t).lower())
+            alarms += [{"file": f.name, "t": round(t, 1), "context": f.context_at(t)} for t in fas]
+        rows.append({"variant": label, "hours": round(hours, 2), "false_alarms": len(alarms),
+                     "per_8h": len(alarms) / hours * 8.0 if hours else float("nan"), "during_walking": walking,
+                     "alarms": alarms, "skipped": skipped})
+    return {"variants": rows}
+
+
+def variants_report(res: dict) -> str:
+    lines = ["real recordings as other chips would record them (whole files):", "",
+             "| variant | hours | false alarms | per 8 h | during walking | where |", "|---|---|---|---|---|---|"]
+    for r in res["variants"]:
+        where = "; ".join(f"{a['file']} {_clock(a['t'])}" for a in r["alarms"]) or "-"
+        if r["skipped"]:
+            where += f" ({len(r['skipped'])} file(s) under 20 Hz left out)"
+        lines.append(f"| {r['variant']} | {r['hours']:.2f} | {r['false_alarms']} | {r['per_8h']:.1f} "
+                     f"| {r['during_walking']} | {where} |")
+    return "\n".join(lines)
+
+
 def replay_before(files: list[RealFile], rev: str, sensitivity: str) -> None:
     """Replay every file with the code of git revision ``rev`` (its own ``python -m service replay``)."""
     tmp = Path(tempfile.mkdtemp(prefix="nightcramp-before-"))

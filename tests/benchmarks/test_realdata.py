@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from benchmarks import realdata
@@ -105,3 +106,32 @@ def test_later_starts_replay_each_start_as_its_own_night_and_report_whole_file_t
     assert res["starts"] == 8 and res["false_alarms"] == 4
     assert res["per_8h"] == pytest.approx(4 * 8.0 / res["hours"])
     assert "| free | 4 | 4 |" in realdata.later_starts_report(res)
+
+
+def test_sensor_variants_change_the_recording_as_another_chip_would(tmp_path, cramp_signal):
+    t, a = cramp_signal
+    _write(tmp_path / "r.csv.gz", t, a, {})
+    rec = realdata.read_recording(tmp_path / "r.csv.gz")
+    half = realdata.sensor_variant(rec, every=2)
+    assert len(half) == (len(rec) + 1) // 2
+    assert float(np.median(np.diff(half.t))) == pytest.approx(0.04, abs=2e-3)  # 50 Hz with jitter -> 25 Hz
+    assert realdata.sensor_variant(rec, every=3) is None  # 50 Hz / 3 is under the 20 Hz the detector takes
+    steps = realdata.sensor_variant(rec, step_mg=3.9)
+    assert abs(steps.accel / 0.0039 - (steps.accel / 0.0039).round()).max() < 1e-6
+    clipped = realdata.sensor_variant(rec, clip_g=0.5)
+    assert clipped.accel.max() <= 0.5 and clipped.accel.min() >= -0.5 and rec.accel.max() > 0.5
+    noisy = realdata.sensor_variant(rec, noise_mg=6.0)
+    assert (noisy.accel - rec.accel).std() == pytest.approx(0.006, rel=0.05)
+
+
+def test_every_variant_is_judged_on_every_file(tmp_path, cramp_signal):
+    t, a = cramp_signal
+    _write(tmp_path / "free.csv.gz", t, a, {})  # cramp-free by its labels: the cramp in it is a false alarm
+    files = realdata.load_files([tmp_path])
+    res = realdata.variants_results(files, Config())
+    assert [r["variant"] for r in res["variants"]] == list(realdata.VARIANTS)
+    by = {r["variant"]: r for r in res["variants"]}
+    assert by["quarter rate"]["skipped"] == ["free"] and by["quarter rate"]["false_alarms"] == 0
+    for name in ("half rate", "+6 mg noise", "3.9 mg steps (ADXL345)"):
+        assert by[name]["false_alarms"] == 1 and QUIET_S < by[name]["alarms"][0]["t"] < QUIET_S + 30.0
+    assert "| half rate |" in realdata.variants_report(res)
