@@ -138,7 +138,11 @@ def _episodes(config, days: int) -> list:
 
 
 def _missed(config, when_text: str, leg: str | None) -> int:
-    when = _parse_when(when_text, config)
+    try:
+        when = _parse_when(when_text, config)
+    except NightcrampError as exc:  # bad usage: retrying the same words will not help
+        print(f"label missed: {exc}", file=sys.stderr)
+        return 2
     if not config.mqtt.host:
         print("label missed: no MQTT broker configured; the report needs the broker to reach the running service "
               "(or press the button three times)", file=sys.stderr)
@@ -194,10 +198,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"tune: reverted; in effect after the service reloads: {active.revert(state_dir)}")
         return 0
     out = Path(args.output) if args.output else state_dir / active.TUNING_DIR / "candidate.toml"
-    problem = _unwritable(out)
-    if problem:  # before minutes of replay, not after
+    problem = _unwritable(out, create=True)
+    if problem:  # before minutes of replay, not after; bad usage, as for `record -o`
         print(f"tune: cannot write the fragment to {out}: {problem} (choose another file with -o)", file=sys.stderr)
-        return 1
+        return 2
     config = active.with_active_tuning(config)
     cases = tune.snippet_cases(state_dir) + tune.recording_cases(args.dirs)
     if not cases:
@@ -224,14 +228,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unwritable(path: Path) -> str:
-    """Why ``path`` cannot be written (its folder missing or not writable, or it is a folder), or ""."""
+def _unwritable(path: Path, create: bool) -> str:
+    """Why ``path`` cannot be written (a folder, its folder missing or not writable), or "".
+
+    ``create``: missing folders will be made (tune's default <state_dir>/tuning), so the nearest existing one decides."""
     import os
 
     if path.is_dir():
         return "it is a folder"
     folder = path.parent
-    while not folder.exists():  # tune creates the default <state_dir>/tuning; the nearest existing folder decides
+    if not create and not folder.exists():
+        return f"the folder {folder} does not exist"
+    while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():
         return f"{folder} is not a folder"
@@ -254,10 +262,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"export: no labelled snippets in {store.dir}", file=sys.stderr)
         return 1
     out = Path(args.output)
-    problem = _unwritable(out)
+    problem = _unwritable(out, create=False)
     if problem:
         print(f"export: cannot write {out}: {problem}", file=sys.stderr)
-        return 1
+        return 2
     manifest = {
         "nightcramp": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

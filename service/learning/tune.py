@@ -308,8 +308,12 @@ def table(result: TuneResult) -> str:
             ("reference median latency", _lat(cur.score.reference_median_latency),
              _lat(new.score.reference_median_latency))]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"cases: {kinds['confirmed']} with confirmed cramps, {kinds['false_alarm']} false alarms, "
-             f"{kinds['missed']} missed-cramp reports, {kinds['reference']} reference cramps", ""]
+    recs = [c for c in result.cases if c.kind == "confirmed" and c.kept is None]
+    n_rec_cramps = sum(len(c.cramps) for c in recs)
+    lines = [f"cases: {kinds['confirmed'] - len(recs)} snippets of confirmed cramps, {kinds['false_alarm']} of false "
+             f"alarms, {kinds['missed']} missed-cramp reports, {len(recs)} labelled recording"
+             f"{'s' if len(recs) != 1 else ''} ({n_rec_cramps} cramp{'s' if n_rec_cramps != 1 else ''} in "
+             f"{sum(c.rec.duration_s for c in recs) / 3600:.2f} h), {kinds['reference']} reference cramps", ""]
     lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     refused = [o for o in result.outcomes if o.refused]
     lost = sum(1 for o in refused if o.refused.startswith("loses"))

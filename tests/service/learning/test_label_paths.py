@@ -167,6 +167,8 @@ def test_label_missed_without_a_broker_says_so(state_dir, tmp_path, capsys):
     conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n')
     assert cli.main(["label", "missed", "--config", str(conf)]) == 2
     assert "no MQTT broker" in capsys.readouterr().err
+    assert cli.main(["label", "missed", "--time", "3 am", "--config", str(conf)]) == 2
+    assert 'not "now", HH:MM or ISO 8601' in capsys.readouterr().err
 
 
 def test_label_list_set_and_clear_from_the_cli(state_dir, tmp_path, capsys):
@@ -222,15 +224,15 @@ def test_tune_and_export_refuse_an_output_they_cannot_write_before_working(state
     _labelled_week(state_dir)
     conf = tmp_path / "config.toml"
     conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n')
-    assert cli.main(["tune", "-o", str(tmp_path), "--config", str(conf)]) == 1
+    assert cli.main(["tune", "-o", str(tmp_path), "--config", str(conf)]) == 2  # bad usage, as record -o
     captured = capsys.readouterr()
     assert "it is a folder" in captured.err and "false alarms" not in captured.out  # refused before replaying
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert cli.main(["tune", "-o", str(blocker / "f.toml"), "--config", str(conf)]) == 1
+    assert cli.main(["tune", "-o", str(blocker / "f.toml"), "--config", str(conf)]) == 2
     assert "not a folder" in capsys.readouterr().err
-    assert cli.main(["export", "-o", str(tmp_path / "missing" / "x.zip"), "--config", str(conf)]) == 1
-    assert "cannot write" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+    assert cli.main(["export", "-o", str(tmp_path / "missing" / "x.zip"), "--config", str(conf)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "missing").exists()
 
 
 def test_a_corrupt_labels_file_is_skipped_with_a_warning(state_dir, tmp_path, capsys, caplog):
