@@ -137,12 +137,14 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class SnippetsConfig:
-    """Raw samples kept around alarms and reports (docs/learning.md): on/off, total size, age, one snippet's cap."""
+    """Raw samples kept around alarms and reports (docs/learning.md): on/off, total size, age, one snippet's cap,
+    and the most the episodes' snippets of one night may take (the SD-card budget)."""
 
     enabled: bool = True
     max_total_mb: float = 50.0
     retention_days: int = 90
     max_snippet_s: float = 600.0
+    max_night_mb: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -469,6 +471,7 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "max_total_mb": (_float_range(1.0, 2000.0), "50.0", "Total size of the kept snippets in MB; the oldest go first."),
         "retention_days": (_int_range(1, 3650), "90", "Snippets older than this many days are removed."),
         "max_snippet_s": (_float_range(180.0, 1800.0), "600.0", "Longest snippet in seconds (a long episode keeps its start)."),
+        "max_night_mb": (_float_range(0.1, 100.0), "0.8", "Once the episodes' snippets of the last 12 hours reach this many MB, no more episodes are kept that night (reports still are): the SD-card budget of 5 MB a night."),
     },
 }
 

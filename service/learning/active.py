@@ -49,12 +49,27 @@ def read_active(state_dir) -> tuple[cfg.DetectionConfig | None, str | None]:
 
 
 def with_active_tuning(config: cfg.Config) -> cfg.Config:
-    """``config`` with the installed tuning's ``[detection]`` laid over it (unchanged when none)."""
+    """``config`` with the installed tuning's ``[detection]`` keys laid over its own (unchanged when none).
+
+    Only the keys the fragment sets are taken from it; the configuration's others stay."""
     detection, title = read_active(config.state_dir)
     if detection is None:
         return config
-    log.info("tuning in effect: %s (%s)", describe(detection), title)
-    return replace(config, detection=detection)
+    keys = _keys_set(active_path(config.state_dir))
+    merged = replace(config.detection, **{k: getattr(detection, k) for k in keys})
+    log.info("tuning in effect: %s (%s)", describe(merged), title)
+    return replace(config, detection=merged)
+
+
+def _keys_set(path: Path) -> list[str]:
+    """The keys of the fragment's ``[detection]`` table (it parsed already: read_active checked it)."""
+    import tomllib
+
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8").removeprefix("\ufeff")).get("detection", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    return [k for k in table if k in cfg.DetectionConfig.__dataclass_fields__]
 
 
 def describe(detection: cfg.DetectionConfig) -> str:

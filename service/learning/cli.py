@@ -78,10 +78,15 @@ def cmd_label(args: argparse.Namespace) -> int:
         return _list(config, store, getattr(args, "days", 14))
     if action == "missed":
         return _missed(config, args.time, args.leg)
-    snippet = store.find(args.key)
-    if snippet is None:
+    found = store.matches(args.key)
+    if not found:
         print(f"label: no snippet {args.key!r} in {store.dir} (see `nightcramp label list`)", file=sys.stderr)
         return 1
+    if len(found) > 1:
+        print(f"label: {args.key!r} matches {len(found)} snippets ({', '.join(s.name for s in found[:3])}"
+              f"{', ...' if len(found) > 3 else ''}): give more of the name", file=sys.stderr)
+        return 1
+    snippet = found[0]
     label = "unlabelled" if action == "clear" else args.label
     snippet = store.set_label(snippet, label, "cli")
     print(f"{snippet.name}: {snippet.label}")
@@ -93,11 +98,12 @@ def _list(config, store, days: int) -> int:
     from service.learning.summary import tally
 
     since = datetime.now(timezone.utc) - timedelta(days=days)
-    snippets = [s for s in store.list() if _when(s.doc.get("time")) >= since]
+    every = store.list()
+    snippets = [s for s in every if _when(s.doc.get("time")) >= since]
     with_snippet = {s.doc.get("episode_id") for s in snippets}
     episodes = _episodes(config, days)
     out = sys.stdout
-    counts = tally(store.list())
+    counts = tally(every)
     out.write(f"{counts['labelled_alarms']} of {counts['alarms']} kept alarms labelled; {counts['cramp']} cramp, "
               f"{counts['false_alarm']} false alarm, {counts['missed_cramp']} missed cramp, "
               f"{counts['unlabelled']} unlabelled\n")
@@ -132,7 +138,11 @@ def _episodes(config, days: int) -> list:
 
 
 def _missed(config, when_text: str, leg: str | None) -> int:
-    when = _parse_when(when_text, config)
+    try:
+        when = _parse_when(when_text, config)
+    except NightcrampError as exc:  # bad usage: retrying the same words will not help
+        print(f"label missed: {exc}", file=sys.stderr)
+        return 2
     if not config.mqtt.host:
         print("label missed: no MQTT broker configured; the report needs the broker to reach the running service "
               "(or press the button three times)", file=sys.stderr)
@@ -187,6 +197,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.revert:
         print(f"tune: reverted; in effect after the service reloads: {active.revert(state_dir)}")
         return 0
+    out = Path(args.output) if args.output else state_dir / active.TUNING_DIR / "candidate.toml"
+    problem = _unwritable(out, create=True)
+    if problem:  # before minutes of replay, not after; bad usage, as for `record -o`
+        print(f"tune: cannot write the fragment to {out}: {problem} (choose another file with -o)", file=sys.stderr)
+        return 2
     config = active.with_active_tuning(config)
     cases = tune.snippet_cases(state_dir) + tune.recording_cases(args.dirs)
     if not cases:
@@ -196,9 +211,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     result = tune.tune(config, cases)
     sys.stdout.write(tune.table(result))
     text = tune.fragment(result)
-    out = Path(args.output) if args.output else state_dir / active.TUNING_DIR / "candidate.toml"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"tune: cannot write the fragment to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"\nfragment written to {out} (check it with: nightcramp replay --config {out} RECORDING)")
     if args.apply:
         if not result.improved:
@@ -208,6 +226,26 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"tune: installed as {path}; it takes effect when the service reloads "
               "(sudo systemctl reload nightcramp); undo with `nightcramp tune --revert`")
     return 0
+
+
+def _unwritable(path: Path, create: bool) -> str:
+    """Why ``path`` cannot be written (a folder, its folder missing or not writable), or "".
+
+    ``create``: missing folders will be made (tune's default <state_dir>/tuning), so the nearest existing one decides."""
+    import os
+
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent
+    if not create and not folder.exists():
+        return f"the folder {folder} does not exist"
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable (run with sudo, or choose a file in your home folder)"
+    return ""
 
 
 # ---------------------------------------------------------------- export
@@ -224,6 +262,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"export: no labelled snippets in {store.dir}", file=sys.stderr)
         return 1
     out = Path(args.output)
+    problem = _unwritable(out, create=False)
+    if problem:
+        print(f"export: cannot write {out}: {problem}", file=sys.stderr)
+        return 2
     manifest = {
         "nightcramp": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -235,11 +277,16 @@ def cmd_export(args: argparse.Namespace) -> int:
                       "files": [s.path.name, s.labels_file.name]} for s in chosen],
     }
     tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("manifest.json", json.dumps(manifest, indent=1) + "\n")
-        for s in chosen:
-            z.write(s.path, f"snippets/{s.path.name}")
-            z.write(s.labels_file, f"snippets/{s.labels_file.name}")
-    tmp.replace(out)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest, indent=1) + "\n")
+            for s in chosen:
+                z.write(s.path, f"snippets/{s.path.name}")
+                z.write(s.labels_file, f"snippets/{s.labels_file.name}")
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        print(f"export: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"export: {len(chosen)} snippets and manifest.json written to {out}; nothing was sent anywhere")
     return 0

@@ -162,19 +162,28 @@ class SnippetStore:
                 read_labels(labels)
                 doc = json.loads(labels.read_text(encoding="utf-8"))
             except (RecordingError, OSError, ValueError) as exc:
-                log.warning("snippet %s: %s (skipped)", name, exc)
+                log.warning("snippet %s: %s (skipped: fix or remove the file)", name, exc)
                 continue
             out.append(Snippet(name, path, labels, doc))
         return out
 
     def find(self, key: str) -> Snippet | None:
-        """A snippet by name, by a unique prefix of its name, or by its episode id."""
+        """A snippet by name, by a unique prefix of its name, or by its episode id (or a unique prefix of it)."""
+        found = self.matches(key)
+        return found[0] if len(found) == 1 else None
+
+    def matches(self, key: str) -> list[Snippet]:
+        """The snippets ``key`` names: an exact name or episode id (one), else every name or episode id it begins
+        (the 6-character tag at the end of a name is the start of its episode id)."""
+        key = key.strip()
+        if not key:
+            return []
         snippets = self.list()
         exact = [s for s in snippets if key in (s.name, s.doc.get("episode_id"))]
         if exact:
-            return exact[0]
-        prefixed = [s for s in snippets if s.name.startswith(key)]
-        return prefixed[0] if len(prefixed) == 1 else None
+            return exact[:1]
+        return [s for s in snippets if s.name.startswith(key) or str(s.doc.get("episode_id") or "").startswith(key)
+                or (len(key) >= 6 and s.name.endswith(f"-{key}"))]
 
     def total_bytes(self) -> int:
         return sum(s.size for s in self.list())

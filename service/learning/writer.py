@@ -17,13 +17,15 @@ from typing import Any, Callable
 
 from service.config import Config
 from service.learning.keeper import EstimateJob, RelabelJob, SnippetJob
-from service.learning.snippets import SnippetStore
+from service.learning.snippets import SnippetStore, _start_of
 from service.learning.summary import SUGGEST_AFTER_LABELS, read_estimate, tally, write_estimate
 
 log = logging.getLogger(__name__)
 
 QUEUE_JOBS = 8
 """Jobs waiting at most (a snippet job holds up to a few MB of samples)."""
+NIGHT_S = 12 * 3600.0
+"""``snippets.max_night_mb`` counts the episode snippets that start within this long before a new one."""
 
 
 class SnippetWriter:
@@ -37,6 +39,7 @@ class SnippetWriter:
         self.written = 0
         self.failed = 0
         self.dropped = 0
+        self.over_budget = 0
         self._thread: threading.Thread | None = None
 
     def submit(self, job: Any) -> bool:
@@ -128,6 +131,24 @@ class SnippetWriter:
                  new.false_alarms)
         return estimate
 
+    def _night_full(self, job: SnippetJob) -> bool:
+        """Whether this night's episode snippets have reached ``snippets.max_night_mb`` (then this one is not kept).
+
+        Only episodes count and are refused: a report (false alarm, missed cramp) is the sleeper's own, rare
+        and the most useful label, so it is always kept.  The sum is taken from the directory, so a restart
+        in the night does not reset it; a night may exceed the figure by at most its last snippet."""
+        since = job.start_wall.timestamp() - NIGHT_S
+        used = sum(s.size for s in self.store.list()
+                   if s.doc.get("trigger") == "episode" and _start_ts(s) >= since)
+        cap = self.config.snippets.max_night_mb * 1e6
+        if used < cap:
+            return False
+        self.over_budget += 1
+        log.warning("snippets: this night's episode snippets already take %.2f MB (snippets.max_night_mb = %g): "
+                    "not keeping this one (the alarm and the night record are not affected)", used / 1e6,
+                    self.config.snippets.max_night_mb)
+        return True
+
     # ------------------------------------------------------------ the thread
 
     def _loop(self) -> None:
@@ -144,6 +165,8 @@ class SnippetWriter:
     def _do(self, job: Any) -> None:
         try:
             if isinstance(job, SnippetJob):
+                if job.trigger == "episode" and self._night_full(job):
+                    return
                 snippet = self.store.write(job.t, job.accel, job.doc, job.start_wall, job.leg, job.trigger)
                 self.written += 1
                 log.info("snippet kept: %s (%s, %.0f s, %d bytes)", snippet.name, snippet.label,
@@ -168,6 +191,10 @@ class SnippetWriter:
                 self.on_change(tally(self.store.list()))
             except Exception:  # noqa: BLE001 - the tally is a nicety
                 log.debug("snippets: tally failed", exc_info=True)
+
+
+def _start_ts(s) -> float:
+    return _start_of(s).timestamp()
 
 
 _STOP = object()

@@ -167,6 +167,8 @@ def test_label_missed_without_a_broker_says_so(state_dir, tmp_path, capsys):
     conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n')
     assert cli.main(["label", "missed", "--config", str(conf)]) == 2
     assert "no MQTT broker" in capsys.readouterr().err
+    assert cli.main(["label", "missed", "--time", "3 am", "--config", str(conf)]) == 2
+    assert 'not "now", HH:MM or ISO 8601' in capsys.readouterr().err
 
 
 def test_label_list_set_and_clear_from_the_cli(state_dir, tmp_path, capsys):
@@ -192,3 +194,60 @@ def test_label_list_set_and_clear_from_the_cli(state_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # argparse: bad usage
         cli.main(["label", "set", snippet.name, "maybe", "--config", str(conf)])
     assert exc.value.code == 2
+
+
+def test_label_takes_the_episode_tag_and_says_when_a_prefix_is_ambiguous(state_dir, tmp_path, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    import numpy as np
+
+    store = SnippetStore(state_dir)
+    start = datetime(2026, 11, 25, 23, 0, tzinfo=timezone.utc)
+    t = np.arange(0, 200, 1 / 50.0)
+    a = np.tile([0.0, 0.0, 1.0], (t.size, 1))
+    for k, eid in enumerate(("ab12cd34" + "0" * 24, "ef56ab78" + "0" * 24)):
+        when = start + timedelta(minutes=k)
+        store.write(t, a, {"label": "unlabelled", "time": when.isoformat(), "episode_id": eid, "onset_t": 120.0,
+                           "end_t": 150.0}, when, "leg", "episode")
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n')
+    assert cli.main(["label", "set", "20261125T", "cramp", "--config", str(conf)]) == 1
+    assert "matches 2 snippets" in capsys.readouterr().err
+    assert cli.main(["label", "set", "ef56ab", "cramp", "--config", str(conf)]) == 0  # the tag in the name
+    assert cli.main(["label", "set", "ab12cd34", "false_alarm", "--config", str(conf)]) == 0  # an episode id prefix
+    assert [s.label for s in SnippetStore(state_dir).list()] == ["false_alarm", "cramp"]
+
+
+def test_tune_and_export_refuse_an_output_they_cannot_write_before_working(state_dir, tmp_path, capsys):
+    from tests.service.learning.test_tune import _labelled_week
+
+    _labelled_week(state_dir)
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n')
+    assert cli.main(["tune", "-o", str(tmp_path), "--config", str(conf)]) == 2  # bad usage, as record -o
+    captured = capsys.readouterr()
+    assert "it is a folder" in captured.err and "false alarms" not in captured.out  # refused before replaying
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["tune", "-o", str(blocker / "f.toml"), "--config", str(conf)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert cli.main(["export", "-o", str(tmp_path / "missing" / "x.zip"), "--config", str(conf)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+
+
+def test_a_corrupt_labels_file_is_skipped_with_a_warning(state_dir, tmp_path, capsys, caplog):
+    """(--days: the week's snippets are older than the default 14 days.)"""
+    from tests.service.learning.test_tune import _labelled_week
+
+    store = _labelled_week(state_dir)
+    bad = store.list()[0]
+    bad.labels_file.write_text("{not json")
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n')
+    assert cli.main(["label", "list", "--days", "36500", "--config", str(conf)]) == 0
+    captured = capsys.readouterr()
+    listed = [line for line in captured.out.splitlines() if line.startswith("  ")]
+    assert len(listed) == 4 and not any(bad.name in line for line in listed)
+    said = captured.out + captured.err + caplog.text
+    assert "fix or remove the file" in said
+    assert said.count(f"snippet {bad.name}:") == 1  # said once, not once per pass over the directory

@@ -193,3 +193,40 @@ def test_replaying_a_snippet_raises_the_alarm_the_service_raised(rig):
     (s,) = SnippetStore(rig.config.state_dir).list()
     starts = [e.t for e in replay_recording(read_recording(s.path), cfg.Config()) if e.type == ev.CRAMP_START]
     assert starts == [pytest.approx(s.doc["alert_t"], abs=0.01)]
+
+
+def test_a_nights_episode_snippets_stop_at_the_night_budget_but_reports_are_kept(state_dir, caplog):
+    """snippets.max_night_mb keeps a night of many alarms inside the SD-card budget; the sleeper's own reports
+    (a false alarm with no episode, a missed cramp) are always kept."""
+    from service.learning.keeper import SnippetJob
+    from service.learning.writer import SnippetWriter
+
+    config = learning_config(state_dir, "[snippets]\nmax_night_mb = 0.1\n")
+    writer = SnippetWriter(config)
+    rng = np.random.default_rng(0)
+    start = datetime(2026, 11, 25, 23, 0, tzinfo=timezone.utc)
+
+    def job(k, trigger):
+        t = np.arange(0, 300, 1 / 50.0)
+        a = np.array([0, 0, 1.0]) + rng.normal(0, 0.01, (t.size, 3))
+        label = "unlabelled" if trigger == "episode" else trigger
+        return SnippetJob(t, a, {"label": label, "time": (start + timedelta(minutes=10 * k)).isoformat(),
+                                 "report_t": 120.0}, start + timedelta(minutes=10 * k), "leg", trigger)
+
+    for k, trigger in enumerate(["episode", "episode", "missed_cramp", "episode"]):
+        assert writer.submit(job(k, trigger))
+        writer.run_pending()
+    kept = SnippetStore(state_dir).list()
+    assert [s.doc["trigger"] for s in kept] == ["episode", "missed_cramp"]
+    assert kept[0].size > 100_000  # the first alone is over the 0.1 MB: the next episodes were not kept
+    assert writer.over_budget == 2 and "max_night_mb" in caplog.text
+    # the next night starts afresh
+    assert writer.submit(replace_start(job(0, "episode"), start + timedelta(hours=13)))
+    writer.run_pending()
+    assert len(SnippetStore(state_dir).list()) == 3
+
+
+def replace_start(job, when):
+    from dataclasses import replace
+
+    return replace(job, start_wall=when, doc=dict(job.doc, time=when.isoformat()))

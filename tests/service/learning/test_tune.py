@@ -183,3 +183,16 @@ def test_a_movement_only_recording_has_no_background():
     a = np.random.default_rng(1).normal(0, 0.3, (t.size, 3))
     assert still_background("busy", t, a) is None
     assert still_background("short", t[:50], a[:50]) is None
+
+
+def test_a_labelled_recording_with_no_episodes_is_cramp_free_and_its_alarms_are_false(tmp_path):
+    from service.recording.format import RecordingWriter, write_labels
+
+    t, a, _ = scenario("cramp", seed=5, rate_hz=50, lead_s=130, tail_s=60, duration_s=40)
+    with RecordingWriter(tmp_path / "night.csv.gz") as w:
+        w.write(np.round(t, 4), np.round(a, 5))
+    write_labels(tmp_path / "night.labels.json", [], hours=t[-1] / 3600)  # the sleeper says: no cramp in it
+    (case,) = tune.recording_cases([tmp_path])
+    assert case.cramps == [] and case.kind == "confirmed"
+    sc = tune.score([case], cfg.Config())
+    assert sc.confirmed == [] and sc.false_alarms == len(tune.alert_times(case, cfg.Config())) == 1
