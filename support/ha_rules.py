@@ -207,8 +207,15 @@ class HomeAssistantModel:
         self.problems: list[str] = []
         self.entities: dict[str, Entity] = {}
         self.triggers: dict[str, Entity] = {}
+        self._by_topic: dict[str, str] = {}  # discovery topic -> key in entities or triggers
+        self._device_name = device_name
         for topic, payload in discovery:
             self._discover(topic, payload, device_name)
+
+    def discover(self, topic: str, payload: bytes) -> None:
+        """A discovery message arriving later: a re-sent config updates its entity (the state is kept),
+        an empty payload removes it, as Home Assistant's discovery does."""
+        self._discover(topic, payload, self._device_name)
 
     def _problem(self, text: str) -> None:
         self.problems.append(f"HA {self.release.name}: {text}")
@@ -221,14 +228,23 @@ class HomeAssistantModel:
             self._problem(f"{topic}: not a discovery topic <prefix>/<component>/<node>/<object>/config")
             return
         _, component, _, object_id, _ = parts
+        table = self.triggers if component == "device_automation" else self.entities
+        key = object_id if component == "device_automation" else f"{component}.{object_id}"
+        previous = table.pop(key, None) if topic in self._by_topic else None  # a re-sent config: an update
+        if not payload:  # a retained config cleared: Home Assistant removes the entity
+            if previous is None:
+                self._problem(f"{topic}: an empty config for an entity that was never discovered")
+            self._by_topic.pop(topic, None)
+            return
         try:
             cfg = json.loads(payload)
         except ValueError:
             self._problem(f"{topic}: not JSON")
             return
+        self._by_topic[topic] = key
         if component == "device_automation":
             self._check_trigger(topic, cfg)
-            self.triggers[object_id] = Entity(component, object_id, cfg)
+            self.triggers[key] = Entity(component, object_id, cfg, fired=previous.fired if previous else 0)
             return
         if component not in _OPTIONS:
             self._problem(f"{topic}: component {component!r} is not one we know the rules of")
@@ -236,9 +252,9 @@ class HomeAssistantModel:
         unknown = set(cfg) - _COMMON - _OPTIONS[component]
         if unknown:
             self._problem(f"{topic}: options {sorted(unknown)} are dropped by the {component} schema")
-        for key in ("unique_id", "name", "device"):
-            if key not in cfg:
-                self._problem(f"{topic}: no {key}")
+        for k in ("unique_id", "name", "device"):
+            if k not in cfg:
+                self._problem(f"{topic}: no {k}")
         name = str(cfg.get("name") or "")
         dev_name = device_name or (cfg.get("device") or {}).get("name")
         if dev_name and name.lower().startswith(str(dev_name).lower()):
@@ -248,10 +264,18 @@ class HomeAssistantModel:
         for entry in cfg.get("availability") or []:
             if "topic" not in entry:
                 self._problem(f"{topic}: availability entry without topic")
+        category = cfg.get("entity_category")
+        if category is not None and category not in ("config", "diagnostic"):
+            self._problem(f"{topic}: entity_category {category!r}")
+        if category == "config" and component == "sensor":
+            self._problem(f"{topic}: a sensor's entity_category must be diagnostic (HA refuses config)")
         getattr(self, f"_check_{component}")(topic, cfg)
         if any(e.config.get("unique_id") == cfg.get("unique_id") for e in self.entities.values()):
             self._problem(f"{topic}: unique_id {cfg.get('unique_id')!r} used twice")
-        self.entities[f"{component}.{object_id}"] = Entity(component, object_id, cfg)
+        entity = Entity(component, object_id, cfg)
+        if previous is not None:
+            entity.state, entity.available, entity.fired = previous.state, previous.available, previous.fired
+        self.entities[key] = entity
 
     def _check_trigger(self, topic: str, cfg: dict) -> None:
         unknown = set(cfg) - _TRIGGER_OPTIONS

@@ -261,3 +261,17 @@ def test_a_snoozed_cramp_is_not_logged_as_an_alert(broker, night_config, caplog)
 def test_ha_rules_module_names_its_releases():
     assert discovery.OLDEST_HA == HA_2024_3.name
     assert ha_rules.render("{{ 'A' if value_json.x else 'B' }}", b'{"x": 0}') == ("B", [])
+
+
+def test_a_resent_config_updates_its_entity_and_an_empty_one_removes_it():
+    """The bridge re-sends discovery after every connect: HA updates (no 'unique_id used twice'), keeps the state."""
+    model = _model(HA_2024_3)
+    model.feed(*_state(last_night_cramps=2))
+    for topic, payload in _configs():
+        model.discover(topic, payload)
+    assert model.problems == [] and model.entities["sensor.last_night_cramps"].shown() == 2.0
+    for m in discovery.discovery_removal(T, ["leg"]):
+        model.discover(m.topic, m.payload_bytes())
+    assert model.problems == [] and model.entities == {} and model.triggers == {}
+    model.discover(T.discovery("sensor", "nosuch"), b"")
+    assert any("never discovered" in p for p in model.problems)
