@@ -96,8 +96,14 @@ def cmd_log(args) -> int:
         night = night or _default_night(store, now)
         if not store.night(night).has_data:
             latest = store.latest_night()
-            hint = (f"; the latest night recorded is {latest}: nightcramp log --date {latest}" if latest
-                    else "; the record is empty")
+            if latest == night:  # data of that date, but all of it outside the night window (a daytime run)
+                hint = (f"; what it holds for that date lies outside the night window"
+                        f" ({store.window.start:%H:%M}-{store.window.end:%H:%M} {store.window.tz}), which is all"
+                        " the morning log covers ([night] start and end)")
+            elif latest:
+                hint = f"; the latest night recorded is {latest}: nightcramp log --date {latest}"
+            else:
+                hint = "; the record is empty"
             print(f"no data recorded for the night of {night.isoformat()} in {store.path}{hint}"
                   f"{_set_aside_hint(store)}", file=sys.stderr)
             return 1

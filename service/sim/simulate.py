@@ -90,6 +90,7 @@ def cmd_simulate(args) -> int:
                                               lookalikes=bool(getattr(args, "lookalikes", False)))
     except OSError as exc:
         raise NightcrampError(f"cannot write {out}: {exc.strerror or exc}") from None
+    n = len(labels.episodes)
     print(f"wrote {out} ({labels.hours:g} h, {args.sensor} at {rate:g} Hz, {args.sleeper} sleeper, "
-          f"{len(labels.episodes)} cramps) and {lpath}")
+          f"{n} {'cramp' if n == 1 else 'cramps'}) and {lpath}")
     return 0

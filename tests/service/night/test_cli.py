@@ -139,3 +139,17 @@ def test_history_bad_days_and_empty(state_dir, config):
     out = run(config, "history", "--days", "7")
     assert out.returncode == 1
     assert "no nights recorded in that period" in out.stdout
+
+
+def test_log_of_a_date_whose_data_all_lies_outside_the_night_window_says_so(state_dir, config):
+    # an afternoon run (a try-it run, a simulated run started at 14:00): minutes on record, none in the window
+    start = datetime(2026, 11, 24, 14, 0, tzinfo=BERLIN)
+    store, clock, tb, writer = make(state_dir, start, BERLIN)
+    writer.run(NightSpec(minutes=60, cramps=[]))
+    store.close()
+    night = WINDOW.night_of(start)
+    out = run(config, "log", "--date", night.isoformat())
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"no data recorded for the night of {night.isoformat()}" in out.stderr
+    assert "outside the night window (22:00-07:30 Europe/Berlin)" in out.stderr
+    assert f"the latest night recorded is {night.isoformat()}" not in out.stderr  # not the contradictory hint

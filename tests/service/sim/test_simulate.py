@@ -58,7 +58,7 @@ def test_cli_simulate_writes_recording_and_labels(tmp_path, capsys):
     rc = main(["simulate", "-o", str(out), "--hours", "0.3", "--cramps", "1", "--seed", "3",
                "--rate", "25", "--sensor", "lis3dh", "--sleeper", "plm"])
     assert rc == 0
-    assert "1 cramps" in capsys.readouterr().out
+    assert "plm sleeper, 1 cramp)" in capsys.readouterr().out
     assert len(read_recording(out)) > 0.29 * 3600 * 25
     assert len(read_labels(tmp_path / "n.labels.json").episodes) == 1
 
