@@ -275,3 +275,39 @@ def test_a_resent_config_updates_its_entity_and_an_empty_one_removes_it():
     assert model.problems == [] and model.entities == {} and model.triggers == {}
     model.discover(T.discovery("sensor", "nosuch"), b"")
     assert any("never discovered" in p for p in model.problems)
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: r.name)
+def test_every_field_set_at_once_shows_on_its_own_entity(release):
+    """A night with everything going on: a sensor fault, a storage fault, not settled, labels kept, disarmed,
+    snoozed, a room temperature; then all clear again.  Each entity shows its part, on every release."""
+    model = _model(release)
+    storage = {"night": {"status": "fault", "held": 12, "lost": 0, "set_aside": None, "reason": "disk full"},
+               "outbox": {"status": "ok", "held": 0, "lost": 0, "set_aside": None}}
+    labels = {"snippets": 5, "alarms": 4, "labelled_alarms": 3, "cramp": 1, "false_alarm": 2, "missed_cramp": 1,
+              "unlabelled": 1}
+    m = msgs.state(T, msgs.ServiceState(
+        armed=False, in_night_window=True, sensors={"leg": "fault"}, sensor_faults={"leg": "no data for 12 s"},
+        episodes={"leg": None}, room_temp_c=17.5, snoozed_until="2026-11-25T03:43:00.000+01:00",
+        last_night_cramps=3, time=NOW, simulated=True, labels=labels, settled={"leg": False}, storage=storage))
+    model.feed(m.topic, m.payload_bytes())
+    temp = msgs.temperature(T, 17.5, NOW)
+    model.feed(temp.topic, temp.payload_bytes())
+    assert model.problems == []
+    shown = {k: e.shown() for k, e in model.entities.items()}
+    assert shown["sensor.room_temperature"] == 17.5
+    assert shown["binary_sensor.sensor_leg"] == "on" and shown["binary_sensor.storage"] == "on"
+    assert shown["binary_sensor.settled"] == "off" and shown["switch.armed"] == "off"
+    assert shown["sensor.labelled_alarms"] == 3.0 and shown["sensor.last_night_cramps"] == 3.0
+    assert shown["number.snooze_minutes"] == 30
+    assert shown["sensor.snoozed_until"].isoformat() == "2026-11-25T03:43:00+01:00"
+
+    clear = msgs.state(T, msgs.ServiceState(sensors={"leg": "ok"}, episodes={"leg": None}, time=NOW,
+                                            settled={"leg": True}, storage={k: {**v, "status": "ok", "held": 0}
+                                                                             for k, v in storage.items()}))
+    model.feed(clear.topic, clear.payload_bytes())
+    assert model.problems == []
+    shown = {k: e.shown() for k, e in model.entities.items()}
+    assert shown["binary_sensor.sensor_leg"] == "off" and shown["binary_sensor.storage"] == "off"
+    assert shown["binary_sensor.settled"] == "on" and shown["switch.armed"] == "on"
+    assert shown["sensor.snoozed_until"] == UNAVAILABLE and shown["number.snooze_minutes"] == 0
