@@ -513,7 +513,9 @@ class _Lines:
         with fh:
             while True:
                 parts, size, ended, newline = [carry], len(carry), False, False
-                while size < self.piece_bytes:
+                # read on until the piece is full and holds a line end: a line longer than a small piece
+                # (iter_recording with few rows) would otherwise never be completed (a busy loop)
+                while size < self.piece_bytes or not newline:
                     try:
                         got = fh.read1(READ_BYTES)
                     except EOFError as exc:

@@ -434,3 +434,20 @@ def test_bad_labels_are_recording_errors(tmp_path, doc, what):
 def test_missing_labels_file(tmp_path):
     with pytest.raises(RecordingError, match="cannot read labels"):
         read_labels(tmp_path / "x.labels.json")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_line_longer_than_a_small_read_piece_is_read_on_not_looped_over(tmp_path, gz):
+    # iter_recording(chunk_rows=2) reads pieces of 80 bytes; a last line without a line end that is longer than
+    # that used to leave the reader spinning on the same carried bytes for ever (found by the fuzz test above)
+    import threading
+
+    text = "# " + "x" * 300 + "\nt,ax,ay,az\n0.00,0,0,1\n0.02,0,0,1\n0.04,0,0,1\n# " + "y" * 120
+    path = tmp_path / ("long.csv.gz" if gz else "long.csv")
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    out: list = []
+    worker = threading.Thread(target=lambda: out.extend(iter_recording(path, chunk_rows=2)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "iter_recording never finished"
+    assert sum(len(r) for r in out) == 3
