@@ -139,7 +139,7 @@ class SnippetWriter:
         in the night does not reset it; a night may exceed the figure by at most its last snippet."""
         since = job.start_wall.timestamp() - NIGHT_S
         used = sum(s.size for s in self.store.list()
-                   if s.doc.get("trigger") == "episode" and _start_ts(s) >= since)
+                   if s.doc.get("trigger") == "episode" and _start_of(s).timestamp() >= since)
         cap = self.config.snippets.max_night_mb * 1e6
         if used < cap:
             return False
@@ -191,10 +191,6 @@ class SnippetWriter:
                 self.on_change(tally(self.store.list()))
             except Exception:  # noqa: BLE001 - the tally is a nicety
                 log.debug("snippets: tally failed", exc_info=True)
-
-
-def _start_ts(s) -> float:
-    return _start_of(s).timestamp()
 
 
 _STOP = object()

@@ -15,6 +15,7 @@ import numpy as np
 
 from firmware.chipdata import chip_data
 from firmware.errors import ConfigError, NightcrampError
+from service.night.formatting import plural
 from service.recording.format import Recording, RecordingWriter, labels_path, write_labels
 from service.sim.night import make_night, sleeper_type
 from service.sim.render import SimulatedNight, check_range, check_rate
@@ -90,7 +91,6 @@ def cmd_simulate(args) -> int:
                                               lookalikes=bool(getattr(args, "lookalikes", False)))
     except OSError as exc:
         raise NightcrampError(f"cannot write {out}: {exc.strerror or exc}") from None
-    n = len(labels.episodes)
     print(f"wrote {out} ({labels.hours:g} h, {args.sensor} at {rate:g} Hz, {args.sleeper} sleeper, "
-          f"{n} {'cramp' if n == 1 else 'cramps'}) and {lpath}")
+          f"{plural(len(labels.episodes), 'cramp')}) and {lpath}")
     return 0
