@@ -77,19 +77,6 @@ START = datetime(2026, 11, 2, 23, 0, tzinfo=timezone.utc)
 # ---------------------------------------------------------------- the sleeper
 
 
-def roll_and_shuffle(scene: Scene, t0: float, shuffle_s: float) -> None:
-    """The habit: a quick rollover, then continuous shuffling of the leg in the new posture."""
-    rng = scene.rng
-    scene.rollover(t0, float(rng.uniform(2.0, 3.0)))
-    s = scene._span(t0 + 2.5, t0 + 2.5 + shuffle_s)
-    n = s.stop - s.start
-    x = np.linspace(0.0, 1.0, n)
-    env = np.clip(np.minimum(x, 1 - x) * 8.0, 0.0, 1.0)
-    for k in range(3):
-        scene.lin[s, k] += rng.uniform(0.05, 0.15) * env * scene._band_noise(n, 0.5, 5.0)
-    scene.moves.append(("roll_and_shuffle", t0, t0 + 2.5 + shuffle_s))
-
-
 def night(seed: int) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]], list[str]]:
     """One night of the sleeper as chained clips: (t, accel, cramp labels, event kinds)."""
     rng = np.random.default_rng(seed)
@@ -101,7 +88,7 @@ def night(seed: int) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]],
     for k, kind in enumerate(kinds):
         sc = Scene(CLIP_S, seed=seed * 100 + k, roll0=roll)
         if kind == "habit":
-            roll_and_shuffle(sc, EVENT_AT_S, float(rng.uniform(12.0, 40.0)))
+            sc.roll_and_shuffle(EVENT_AT_S, float(rng.uniform(12.0, 40.0)))
         elif kind == "rollover":
             sc.rollover(EVENT_AT_S, float(rng.uniform(2.0, 10.0)))
         elif kind == "twitch":

@@ -116,7 +116,8 @@ class DetectionConfig:
 
     A knob left at None takes the preset's value (docs/learning.md): ``confirm_s`` the seconds of
     sustained movement before an alert; ``turn_confirm_s`` the extra seconds a leg that turned more
-    than 45 degrees must keep moving; ``active_share`` the share of active windows needed.
+    than ``turn_deg`` (45) degrees must keep moving; ``turn_deg`` the turn that counts as rolling over;
+    ``active_share`` the share of active windows needed.
     ``settle_s``: stillness needed before anything alerts (after start, walking, handling);
     ``baseline_max_extra_s``: the most this sleeper's own long stirs may add to ``confirm_s``;
     ``quiet_start_s``: a service start inside the night whose first this-many seconds are quiet counts as
@@ -128,6 +129,7 @@ class DetectionConfig:
     sensitivity: str = "normal"
     confirm_s: float | None = None
     turn_confirm_s: float | None = None
+    turn_deg: float | None = None
     active_share: float | None = None
     settle_s: float = 300.0
     baseline_max_extra_s: float = 8.0
@@ -415,7 +417,9 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "confirm_s": (_float_range(8.0, 30.0), "# confirm_s = 11.0",
                       "Seconds of sustained movement before an alert; unset: the preset's (nightcramp tune sets it)."),
         "turn_confirm_s": (_float_range(0.0, 60.0), "# turn_confirm_s = 4.0",
-                           "Extra seconds a leg that turned over 45 degrees must keep moving (rolling over); unset: 4."),
+                           "Extra seconds a leg that turned over turn_deg degrees must keep moving (rolling over); unset: 4."),
+        "turn_deg": (_float_range(30.0, 110.0), "# turn_deg = 45.0",
+                     "Degrees the leg must turn from its posture to count as rolling over (turn_confirm_s more); unset: 45."),
         "active_share": (_float_range(0.5, 0.95), "# active_share = 0.75",
                          "Share of the last confirm_s that must be active; unset: the preset's."),
         "settle_s": (_float_range(0.0, 1800.0), "300.0",

@@ -124,6 +124,19 @@ class Scene:
         self._pulse(t0, 0.3, rng.uniform(0.1, 0.4))
         self.moves.append(("rollover", t0, t0 + dur))
 
+    def roll_and_shuffle(self, t0: float, shuffle_s: float):
+        """A habit of one restless sleeper (benchmarks/tuning.py): a quick rollover (60-170 degrees in 2-3 s), then
+        continuous shuffling of the leg in the new posture for ``shuffle_s``."""
+        rng = self.rng
+        self.rollover(t0, float(rng.uniform(2.0, 3.0)))
+        s = self._span(t0 + 2.5, t0 + 2.5 + shuffle_s)
+        n = s.stop - s.start
+        x = np.linspace(0.0, 1.0, n)
+        env = np.clip(np.minimum(x, 1 - x) * 8.0, 0.0, 1.0)
+        for k in range(3):
+            self.lin[s, k] += rng.uniform(0.05, 0.15) * env * self._band_noise(n, 0.5, 5.0)
+        self.moves.append(("roll_and_shuffle", t0, t0 + 2.5 + shuffle_s))
+
     def twitch(self, t0: float, amp_g: float = 0.5):
         self._pulse(t0, self.rng.uniform(0.1, 0.6), amp_g)
         self.moves.append(("twitch", t0, t0 + 0.6))

@@ -210,8 +210,7 @@ def unreproduced(cases: list[Case], config: cfg.Config) -> list[str]:
         if not doc or doc.get("alert_t") is None or not doc.get("alerted", True):
             continue
         det = kept_settings(doc) or config.detection
-        det = replace(config.detection, sensitivity=det.sensitivity, confirm_s=det.confirm_s,
-                      turn_confirm_s=det.turn_confirm_s, active_share=det.active_share)
+        det = replace(config.detection, sensitivity=det.sensitivity, **{k: getattr(det, k) for k in KNOBS})
         onset = float(doc.get("onset_t") if doc.get("onset_t") is not None else doc["alert_t"])
         end = float(doc.get("end_t") if doc.get("end_t") is not None else case.rec.t[-1])
         alerts = alert_times(case, replace(config, detection=det))
@@ -225,25 +224,34 @@ def untuned(detection: cfg.DetectionConfig) -> cfg.DetectionConfig:
     return replace(detection, **{k: None for k in KNOBS})
 
 
+TURNS = (7.0, 10.0, 13.0, 16.0, 20.0, 35.0, 50.0)
+"""``turn_confirm_s`` values tried at the current ``turn_deg``."""
+BIG_TURNS = ((60.0, (10.0, 20.0, 35.0)), (75.0, (10.0, 20.0, 35.0)), (90.0, (10.0, 20.0, 35.0)))
+"""``turn_deg`` values tried above the current one, each with these ``turn_confirm_s``: the extra time kept for
+the big turns of a sleeper who rolls far (docs/learning.md)."""
+
+
 def candidates(base: cfg.DetectionConfig) -> list[cfg.DetectionConfig]:
-    """The grid: longer confirmation, more time for a turning leg, a higher active share."""
+    """The grid: longer confirmation, more time for a turning leg (and what counts as turning), a higher
+    active share."""
     now = knob_values(base)
     confirm = sorted({now["confirm_s"], *(min(30.0, now["confirm_s"] + d) for d in (1.0, 2.0, 4.0, 7.0))})
-    turn = sorted({now["turn_confirm_s"],
-                   *(v for v in (7.0, 10.0, 13.0, 16.0, 20.0, 35.0, 50.0) if v > now["turn_confirm_s"])})
+    turns = [(now["turn_deg"], tc) for tc in sorted({now["turn_confirm_s"], *(v for v in TURNS if v > now["turn_confirm_s"])})]
+    turns += [(deg, tc) for deg, extras in BIG_TURNS if deg > now["turn_deg"]
+              for tc in extras if tc > now["turn_confirm_s"]]
     share = sorted({now["active_share"], *(v for v in (0.85, 0.9) if v > now["active_share"])})
     out = []
     for c in confirm:
-        for tu in turn:
+        for deg, tu in turns:
             for sh in share:
-                out.append(replace(base, confirm_s=c, turn_confirm_s=tu, active_share=sh))
+                out.append(replace(base, confirm_s=c, turn_confirm_s=tu, turn_deg=deg, active_share=sh))
     return out
 
 
 def _change(detection: cfg.DetectionConfig, base: cfg.DetectionConfig) -> float:
     a, b = knob_values(detection), knob_values(base)
     return (abs(a["confirm_s"] - b["confirm_s"]) / 2.0 + abs(a["turn_confirm_s"] - b["turn_confirm_s"]) / 10.0
-            + abs(a["active_share"] - b["active_share"]) / 0.05)
+            + abs(a["turn_deg"] - b["turn_deg"]) / 15.0 + abs(a["active_share"] - b["active_share"]) / 0.05)
 
 
 def tune(config: cfg.Config, cases: list[Case]) -> TuneResult:
@@ -339,7 +347,8 @@ def table(result: TuneResult) -> str:
 
 def _knobs(d: cfg.DetectionConfig) -> str:
     v = knob_values(d)
-    return f"{d.sensitivity} {v['confirm_s']:g}/{v['turn_confirm_s']:g}/{v['active_share']:g}"
+    turn = f"/{v['turn_deg']:g}deg" if v["turn_deg"] != knob_values(untuned(d))["turn_deg"] else ""
+    return f"{d.sensitivity} {v['confirm_s']:g}/{v['turn_confirm_s']:g}{turn}/{v['active_share']:g}"
 
 
 def fragment(result: TuneResult, when: datetime | None = None) -> str:

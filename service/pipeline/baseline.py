@@ -8,7 +8,10 @@ rises only for sleepers whose stirs need it, and only as far as their stirs reac
 
 What counts as a stir: a movement that began while the sleeper was settled (see the detector's
 settled state) and ended in stillness without alerting, lasting at least :data:`STIR_MIN_S`
-(shorter ones are twitches and bumps, which never come near the confirmation time).  The
+(shorter ones are twitches and bumps, which never come near the confirmation time), except one that
+went on past the confirmation only because it had turned the leg beyond ``turn_deg`` and so was given
+``turn_confirm_s`` more (a rollover: how long those go on is what ``turn_confirm_s`` covers, and counting
+them would make every cramp, also one that hardly turns the leg, wait for them).  The
 durations of the last :data:`MAX_STIRS` are kept; the extension is
 
     extra = clip(quantile(durations, QUANTILE) + MARGIN_S - confirm_s, 0, max_extra_s)

@@ -195,7 +195,7 @@ class Preset:
     ``max_still_s``: longest still gap tolerated inside a candidate;
     ``min_active_frac``: share of active windows over the last ``alert_after_s``;
     ``end_quiet_s``: quiet that ends an episode; ``turned_extra_s``: how much longer a leg that
-    turned more than ``TURNED_DEG`` must keep moving.
+    turned more than ``turned_deg`` (``TURNED_DEG`` unless tuned) must keep moving.
     """
 
     on_abs_g: float
@@ -207,6 +207,7 @@ class Preset:
     min_active_frac: float
     end_quiet_s: float
     turned_extra_s: float = TURNED_EXTRA_S
+    turned_deg: float = TURNED_DEG
 
 
 PRESETS: dict[str, Preset] = {
@@ -625,8 +626,11 @@ class CrampDetector:
                 if self._still_run * WINDOW_S > p.max_still_s:
                     self._state = _IDLE
                     self._recent_runs.append(t_end)
-                    if self._settled:  # a stir in sleep that ended in stillness: this sleeper's baseline
-                        self.baseline.add(self._cand_last_act_t - self._onset)
+                    stir_s = self._cand_last_act_t - self._onset
+                    # a stir in sleep that ended in stillness: this sleeper's baseline, unless it outlasted the
+                    # confirmation only because its turn gave it more time (a rollover, which turn_confirm_s covers)
+                    if self._settled and (stir_s <= self._need_s or not self._turn_extra_s(win.mean[i])):
+                        self.baseline.add(stir_s)
                     return True
         if (
             act
@@ -634,8 +638,7 @@ class CrampDetector:
             and sum(self._flags) >= p.min_active_frac * self._flags.maxlen
             and self._cand_active >= p.min_active_frac * self._cand_windows
             and sum(list(self._flags)[-ONGOING_WINDOWS:]) >= ONGOING_WINDOWS - 1
-            and (t_end - self._onset >= max(self._need_s, p.alert_after_s + p.turned_extra_s)
-                 or self._angle(win.mean[i]) < TURNED_DEG)
+            and t_end - self._onset >= max(self._need_s, p.alert_after_s + self._turn_extra_s(win.mean[i]))
         ):
             if self._walking(t_end):
                 self._hold(t_end)
@@ -653,6 +656,17 @@ class CrampDetector:
             else:
                 events.append(self._open_episode(win, i, t_end))
         return True
+
+    def _turn_extra_s(self, mean) -> float:
+        """How much longer than the confirmation a leg this far turned from its posture must keep moving: none
+        under ``TURNED_DEG``; ``turned_extra_s`` beyond ``turned_deg``; a tuned ``turned_deg`` above ``TURNED_DEG``
+        keeps the untuned ``TURNED_EXTRA_S`` (at most) for the turns in between, so raising it never shortens
+        the wait of a mid-size turn."""
+        p = self.preset
+        angle = self._angle(mean)
+        if angle >= p.turned_deg:
+            return p.turned_extra_s
+        return min(p.turned_extra_s, TURNED_EXTRA_S) if angle >= TURNED_DEG else 0.0
 
     def _add_direction(self, mean) -> None:
         """Add one window's gravity direction to the held-tilt sum (see :meth:`_held_tilt_deg`)."""

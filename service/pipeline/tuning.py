@@ -11,6 +11,12 @@ The knobs and the physics behind them:
 - ``turn_confirm_s`` (``turned_extra_s``): a leg that turned more than 45 degrees from its
   posture is rolling over, not held in a cramp's modest tilt; a sleeper who turns slowly and for
   long can be given more time here without delaying cramps that keep the leg's posture.
+- ``turn_deg`` (``turned_deg``, 45 degrees): how far the leg must turn to count as rolling over, and so
+  need ``turn_confirm_s`` more.  A rollover turns the shin about its own long axis by as far as the sleeper
+  rolls (back to side is about 90 degrees); a cramp's tilt (the leg drawn up, the foot pointed) is set by
+  the knee and ankle.  A sleeper whose rollovers all turn the leg further than their cramps do can have
+  the extra time kept for the big turns, so a cramp that tilts the leg less is not delayed; the reference
+  cramps (which turn up to about 85 degrees) keep it honest.
 - ``active_share`` (``min_active_frac``): a cramp keeps the leg moving nearly all the time;
   restlessness comes in bursts with pauses.
 """
@@ -23,8 +29,9 @@ from service.config import DetectionConfig
 from service.pipeline.baseline import StirBaseline
 from service.pipeline.detect import PRESETS, CrampDetector, Preset
 
-KNOBS = ("confirm_s", "turn_confirm_s", "active_share")
-_PRESET_FIELD = {"confirm_s": "alert_after_s", "turn_confirm_s": "turned_extra_s", "active_share": "min_active_frac"}
+KNOBS = ("confirm_s", "turn_confirm_s", "turn_deg", "active_share")
+_PRESET_FIELD = {"confirm_s": "alert_after_s", "turn_confirm_s": "turned_extra_s", "turn_deg": "turned_deg",
+                 "active_share": "min_active_frac"}
 
 
 def preset_for(detection: DetectionConfig) -> Preset:

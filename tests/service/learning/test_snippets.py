@@ -181,7 +181,7 @@ def test_labels_files_are_valid_json_with_the_documented_keys(rig):
     for key in ("episodes", "hours", "label", "time", "leg", "start", "trigger", "episode_id", "onset_t", "alert_t",
                 "end_t", "detection", "sensitivity"):
         assert key in doc, key
-    assert set(doc["detection"]) == {"confirm_s", "turn_confirm_s", "active_share"}
+    assert set(doc["detection"]) == {"confirm_s", "turn_confirm_s", "turn_deg", "active_share"}
 
 
 def test_replaying_a_snippet_raises_the_alarm_the_service_raised(rig):

@@ -11,6 +11,7 @@ from service.pipeline import detect
 from service.pipeline.detect import PRESETS, TURNED_EXTRA_S
 from service.pipeline.leg import LegPipeline
 from service.pipeline.tuning import is_tuned, knob_values, make_detector, preset_for
+from service.sim.scenarios import scenario
 from support.synth import Scene, run, starts
 
 
@@ -18,7 +19,7 @@ def test_unset_knobs_are_the_presets():
     for name, preset in PRESETS.items():
         d = cfg.DetectionConfig(sensitivity=name)
         assert preset_for(d) is preset and not is_tuned(d)
-        assert knob_values(d) == {"confirm_s": preset.alert_after_s, "turn_confirm_s": TURNED_EXTRA_S,
+        assert knob_values(d) == {"confirm_s": preset.alert_after_s, "turn_confirm_s": TURNED_EXTRA_S, "turn_deg": 45.0,
                                   "active_share": preset.min_active_frac}
 
 
@@ -56,3 +57,60 @@ def test_confirm_s_delays_the_alert_by_the_difference():
     (d,) = starts(run(make_detector(cfg.DetectionConfig()), t, a))
     (late,) = starts(run(make_detector(cfg.DetectionConfig(confirm_s=15.0)), t, a))
     assert late.t - d.t == pytest.approx(4.0, abs=1.0) and np.isclose(late.onset, d.onset)
+
+
+# ------------------------------------------------------------------ turn_deg: what counts as rolling over
+
+ROLLS_FAR = cfg.DetectionConfig(turn_confirm_s=35.0, turn_deg=75.0)
+"""A sleeper whose rollovers turn the leg further than 75 degrees: the extra time only for those."""
+
+
+def _roll_and_shuffle(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    sc = Scene(detect.SETTLE_S + 200.0, seed=seed)
+    sc.roll_and_shuffle(detect.SETTLE_S + 60.0, 25.0)  # a 90 degree roll, then 25 s of shuffling
+    return sc.sample(50, seed=seed)
+
+
+def _turning_cramp() -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """A 23 s cramp of the project's simulator that draws the leg up by more than 45 degrees (about 70 at 11 s)."""
+    t, a, (episode,) = scenario("cramp", seed=1009, rate_hz=50, lead_s=90.0, tail_s=30.0)
+    return t, a, episode
+
+
+def test_turn_deg_keeps_the_extra_time_for_the_big_turns_only():
+    t, a = _roll_and_shuffle()
+    (alarm,) = starts(run(make_detector(cfg.DetectionConfig()), t, a))  # the defaults alarm on the shuffle
+    assert alarm.tilt_deg > 75.0
+    assert starts(run(make_detector(ROLLS_FAR), t, a)) == []
+    # the same extra time for every turn over 45 degrees would stop the shuffle too, and lose a cramp that
+    # draws the leg up; keeping it for turns over 75 degrees catches the cramp, no later than the defaults do
+    ct, ca, (onset, end) = _turning_cramp()
+    (plain,) = starts(run(make_detector(cfg.DetectionConfig()), ct, ca))
+    assert onset - 2.0 <= plain.t <= end and plain.t - plain.onset > 11.5  # turned: the defaults' 4 s more
+    assert starts(run(make_detector(cfg.DetectionConfig(turn_confirm_s=35.0)), ct, ca)) == []
+    (tuned,) = starts(run(make_detector(ROLLS_FAR), ct, ca))
+    assert onset - 2.0 <= tuned.t <= plain.t
+
+
+def test_turn_deg_is_a_knob_with_a_range():
+    d = cfg.parse("[detection]\nturn_deg = 80\n").detection
+    assert preset_for(d).turned_deg == 80.0 and is_tuned(d)
+    assert knob_values(cfg.DetectionConfig())["turn_deg"] == detect.TURNED_DEG
+    for bad in ("20", "120", '"far"'):
+        with pytest.raises(ConfigError):
+            cfg.parse(f"[detection]\nturn_deg = {bad}\n")
+
+
+def test_a_rollover_held_only_by_its_turn_does_not_lengthen_every_confirmation():
+    """Shuffles after big rolls that the tuned turn rule kept from alarming are not this sleeper's stirs: a cramp that
+    hardly turns the leg still alerts after the plain confirmation, not up to baseline_max_extra_s later."""
+    sc = Scene(detect.SETTLE_S + 900.0, seed=0)  # rolls of 75-120 degrees: the tuned turn rule holds all six
+    for k in range(6):
+        sc.roll_and_shuffle(detect.SETTLE_S + 30.0 + 100.0 * k, 25.0)
+    sc.cramp(detect.SETTLE_S + 700.0, 60.0)
+    t, a = sc.sample(50, seed=0)
+    d = make_detector(ROLLS_FAR)
+    (cramp,) = starts(run(d, t, a))
+    assert cramp.onset == pytest.approx(detect.SETTLE_S + 700.0, abs=1.0)
+    assert cramp.t - cramp.onset == pytest.approx(11.0, abs=0.6)
+    assert all(x <= 11.5 for x in d.baseline.to_dict()["stirs_s"])
