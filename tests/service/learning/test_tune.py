@@ -196,3 +196,33 @@ def test_a_labelled_recording_with_no_episodes_is_cramp_free_and_its_alarms_are_
     assert case.cramps == [] and case.kind == "confirmed"
     sc = tune.score([case], cfg.Config())
     assert sc.confirmed == [] and sc.false_alarms == len(tune.alert_times(case, cfg.Config())) == 1
+
+
+def test_a_sleeper_who_rolls_far_and_shuffles_is_tuned_by_how_far_the_leg_turns(tmp_path):
+    """Shuffles after 83-98 degree rolls alarm under the defaults; a longer wait for every turn over 45 degrees would
+    lose the reference cramp that draws the leg up by ~70 degrees, so tune keeps the extra time for the big turns."""
+    store = SnippetStore(tmp_path)
+    for k, seed in enumerate((0, 2, 3, 6)):
+        sc = Scene(200.0, seed=seed)
+        sc.roll_and_shuffle(130.0, 25.0)
+        t, a = sc.sample(50, seed=seed)
+        when = START + timedelta(days=k)
+        store.write(t, a, {"label": "false_alarm", "time": when.isoformat(), "report_t": 150.0}, when, "leg",
+                    "false_alarm")
+    t, a, ((onset, end),) = scenario("cramp", seed=0, rate_hz=50, lead_s=130, tail_s=60, duration_s=15)
+    when = START + timedelta(days=5)
+    store.write(t, a, {"label": "cramp", "time": when.isoformat(), "onset_t": onset, "end_t": end,
+                       "episode_id": "c0ffee01"}, when, "leg", "episode")
+    config = cfg.parse(f'[storage]\nstate_dir = "{tmp_path}"\n')
+    result = tune.tune(config, tune.snippet_cases(tmp_path))
+    assert result.current.score.false_alarms == 4 and sum(result.current.score.reference) == 12
+    chosen = result.chosen
+    assert chosen.detection.turn_deg > 45.0 and chosen.score.false_alarms == 0
+    assert chosen.score.confirmed == [True] and sum(chosen.score.reference) == 12
+    assert chosen.score.median_latency == pytest.approx(result.current.score.median_latency)
+    # the extra time for every turn over 45 degrees would remove them too, and is refused for a reference cramp
+    at_45 = [o for o in result.outcomes if o.detection.turn_deg == 45.0 and o.score.false_alarms == 0]
+    assert at_45 and all(o.refused for o in at_45)
+    assert any(o.refused.startswith("catches 11 of 12 reference cramps") for o in at_45)
+    assert "75deg" in tune.table(result) or "90deg" in tune.table(result) or "60deg" in tune.table(result)
+
