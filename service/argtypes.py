@@ -18,3 +18,8 @@ def int_between(lo: int, hi: int):
             raise argparse.ArgumentTypeError(f"at most {hi}: {text!r}")
         return value
     return parse
+
+
+SIMULATE_HELP = ("read the try-it mode's state in <state_dir>/simulated, what `run --simulate` and "
+                 "device.simulated keep (default: off)")
+"""``--simulate`` on the commands that read the state directory (log, history, label, tune, export)."""

@@ -19,7 +19,7 @@ import sys
 
 from firmware import __version__
 from firmware.errors import ConfigError, NightcrampError, RecordingError
-from service.argtypes import int_between
+from service.argtypes import SIMULATE_HELP, int_between
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="FILE",
                    help="read this night record instead of the state directory's, e.g. one the service set "
                         "aside as night.sqlite3.corrupt-<time> (default: <state_dir>/night.sqlite3)")
+    p.add_argument("--simulate", action="store_true", help=SIMULATE_HELP)
 
     p = sub.add_parser("history", parents=[common], help="trend over past nights")
     p.add_argument("--days", type=int_between(1, MAX_HISTORY_DAYS), default=30, metavar="N",
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="FILE",
                    help="read this night record instead of the state directory's, e.g. one set aside as "
                         "night.sqlite3.corrupt-<time> (default: <state_dir>/night.sqlite3)")
+    p.add_argument("--simulate", action="store_true", help=SIMULATE_HELP)
 
     p = sub.add_parser("doctor", parents=[common], help="check the set-up and say how to fix it")
     p.add_argument("--simulate", action="store_true", help="check against emulated hardware (default: off)")

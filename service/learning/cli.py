@@ -18,12 +18,19 @@ from pathlib import Path
 from firmware import __version__
 from firmware.errors import NightcrampError
 from service import config as cfg
-from service.argtypes import int_between
+from service.argtypes import SIMULATE_HELP, int_between
 
 SETTABLE = ("cramp", "false_alarm", "missed_cramp")
 """Labels ``label set`` gives (``label clear`` gives ``unlabelled``).  The parser is built on every
 ``nightcramp`` call, so this module imports numpy and the recording code only inside the commands."""
 
+
+
+def _load(args: argparse.Namespace) -> cfg.Config:
+    """The configuration, or with ``--simulate`` the try-it mode's (its state in ``<state_dir>/simulated``)."""
+    from service.app.simulated import config_for
+
+    return config_for(cfg.load(args.config), getattr(args, "simulate", False))
 
 
 def _days(text: str) -> int:
@@ -34,8 +41,10 @@ def _days(text: str) -> int:
 def add_parsers(sub, common) -> None:
     """The three subcommands' arguments (called by service.cli.build_parser)."""
     p = sub.add_parser("label", parents=[common], help="list kept alarms and reports with their labels; set or clear one")
+    p.add_argument("--simulate", action="store_true", help=SIMULATE_HELP)
     inner = argparse.ArgumentParser(add_help=False)  # --config/-v after the action too, without resetting them
     inner.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file (default: $NIGHTCRAMP_CONFIG or /etc/nightcramp/config.toml)")
+    inner.add_argument("--simulate", action="store_true", default=argparse.SUPPRESS, help=SIMULATE_HELP)
     inner.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                        help="debug logging (default: 0, info only)")
     lsub = p.add_subparsers(dest="label_command", metavar="ACTION")
@@ -57,12 +66,14 @@ def add_parsers(sub, common) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the [detection] fragment "
                    "(default: <state_dir>/tuning/candidate.toml)")
     g = p.add_mutually_exclusive_group()
+    p.add_argument("--simulate", action="store_true", help=SIMULATE_HELP)
     g.add_argument("--apply", action="store_true", help="install the fragment for the service, effective on reload (default: off)")
     g.add_argument("--revert", action="store_true", help="go back to the settings before the last --apply (default: off)")
 
     p = sub.add_parser("export", parents=[common], help="write the labelled snippets and a manifest into a zip file")
     p.add_argument("-o", "--output", required=True, metavar="FILE.zip", help="zip file to write; required")
     p.add_argument("--all", action="store_true", help="unlabelled snippets too (default: off)")
+    p.add_argument("--simulate", action="store_true", help=SIMULATE_HELP)
 
 
 # ---------------------------------------------------------------- label
@@ -71,7 +82,7 @@ def add_parsers(sub, common) -> None:
 def cmd_label(args: argparse.Namespace) -> int:
     from service.learning.snippets import SnippetStore
 
-    config = cfg.load(args.config)
+    config = _load(args)
     store = SnippetStore(config.state_dir)
     action = getattr(args, "label_command", None) or "list"
     if action == "list":
@@ -192,7 +203,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from service.learning import active, tune
     from service.learning.snippets import SnippetStore
 
-    config = cfg.load(args.config)
+    config = _load(args)
     state_dir = config.state_dir
     if args.revert:
         print(f"tune: reverted; in effect after the service reloads: {active.revert(state_dir)}")
@@ -255,7 +266,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Labelled snippets and a manifest into one zip; nothing is sent anywhere."""
     from service.learning.snippets import LABELS, SnippetStore
 
-    config = cfg.load(args.config)
+    config = _load(args)
     store = SnippetStore(config.state_dir)
     chosen = [s for s in store.list() if args.all or s.label != "unlabelled"]
     if not chosen:
@@ -288,5 +299,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         tmp.unlink(missing_ok=True)
         print(f"export: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"export: {len(chosen)} snippets and manifest.json written to {out}; nothing was sent anywhere")
+    from service.night.formatting import plural
+
+    print(f"export: {plural(len(chosen), 'snippet')} and manifest.json written to {out}; nothing was sent anywhere")
     return 0

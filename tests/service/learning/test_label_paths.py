@@ -251,3 +251,42 @@ def test_a_corrupt_labels_file_is_skipped_with_a_warning(state_dir, tmp_path, ca
     said = captured.out + captured.err + caplog.text
     assert "fix or remove the file" in said
     assert said.count(f"snippet {bad.name}:") == 1  # said once, not once per pass over the directory
+
+
+def test_the_reading_commands_reach_the_try_it_modes_state_with_simulate(state_dir, tmp_path, capsys):
+    """A simulated run keeps its record and snippets in <state_dir>/simulated; ``--simulate`` on log, label, export and
+    tune reads them there, and without it they read (only) the real state."""
+    import zipfile
+
+    rig = Rig(learning_config(state_dir, "[device]\nsimulated = true\n"))
+    assert rig.config.state_dir == state_dir / "simulated"
+    t, a = rig.quiet(200)
+    rig.feed(t, a)
+    rig.core.handle(cmds.Command(cmds.FALSE_ALARM))
+    t, a = rig.quiet(70)
+    rig.feed(t, a)
+    rig.store.close("stopped")
+    (snippet,) = SnippetStore(state_dir / "simulated").list()
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n[night]\ntimezone = "UTC"\n')
+    assert cli.main(["label", "list", "--config", str(conf)]) == 0
+    assert snippet.name not in capsys.readouterr().out
+    for argv in (["label", "--simulate", "--config", str(conf)], ["label", "list", "--simulate", "--config", str(conf)]):
+        assert cli.main(argv) == 0
+        assert snippet.name in capsys.readouterr().out
+    assert cli.main(["label", "set", snippet.name, "cramp", "--simulate", "--config", str(conf)]) == 0
+    assert SnippetStore(state_dir / "simulated").list()[0].label == "cramp"
+    out = tmp_path / "shared.zip"
+    assert cli.main(["export", "-o", str(out), "--config", str(conf)]) == 1  # nothing labelled in the real state
+    capsys.readouterr()
+    assert cli.main(["export", "-o", str(out), "--simulate", "--config", str(conf)]) == 0
+    assert "export: 1 snippet and manifest.json written" in capsys.readouterr().out
+    assert f"snippets/{snippet.path.name}" in zipfile.ZipFile(out).namelist()
+    night = "2026-11-24"
+    assert cli.main(["log", "--date", night, "--config", str(conf)]) != 0
+    assert "no night record" in capsys.readouterr().err
+    assert cli.main(["log", "--date", night, "--simulate", "--config", str(conf)]) == 0
+    assert night in capsys.readouterr().out
+    # tune: the real state has nothing labelled, which it says without --simulate
+    assert cli.main(["tune", "--config", str(conf)]) == 1
+    assert "nothing labelled" in capsys.readouterr().err
