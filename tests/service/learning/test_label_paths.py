@@ -171,14 +171,19 @@ def test_label_missed_without_a_broker_says_so(state_dir, tmp_path, capsys):
     assert 'not "now", HH:MM or ISO 8601' in capsys.readouterr().err
 
 
-def test_label_list_set_and_clear_from_the_cli(state_dir, tmp_path, capsys):
-    rig = Rig(learning_config(state_dir))
+def _false_alarm_without_an_episode(rig) -> None:
+    """A quiet night with a false-alarm report and no episode: one snippet, labelled false_alarm."""
     t, a = rig.quiet(200)
     rig.feed(t, a)
     rig.core.handle(cmds.Command(cmds.FALSE_ALARM))
     t, a = rig.quiet(70)
     rig.feed(t, a)
     rig.store.close("stopped")
+
+
+def test_label_list_set_and_clear_from_the_cli(state_dir, tmp_path, capsys):
+    rig = Rig(learning_config(state_dir))
+    _false_alarm_without_an_episode(rig)
     conf = tmp_path / "config.toml"
     conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n[night]\ntimezone = "UTC"\n')
     (snippet,) = SnippetStore(state_dir).list()
@@ -260,12 +265,7 @@ def test_the_reading_commands_reach_the_try_it_modes_state_with_simulate(state_d
 
     rig = Rig(learning_config(state_dir, "[device]\nsimulated = true\n"))
     assert rig.config.state_dir == state_dir / "simulated"
-    t, a = rig.quiet(200)
-    rig.feed(t, a)
-    rig.core.handle(cmds.Command(cmds.FALSE_ALARM))
-    t, a = rig.quiet(70)
-    rig.feed(t, a)
-    rig.store.close("stopped")
+    _false_alarm_without_an_episode(rig)
     (snippet,) = SnippetStore(state_dir / "simulated").list()
     conf = tmp_path / "config.toml"
     conf.write_text(f'[storage]\nstate_dir = "{state_dir}"\n[night]\ntimezone = "UTC"\n')

@@ -25,10 +25,16 @@ def _labelled_week(state_dir) -> SnippetStore:
     """Slow 12 s leg movements (out and back, the tilt held: a restless sleeper's habit) that alarm under the defaults
     (false alarms), and one short 15 s cramp the sleeper confirmed.  (Slow 18 s turns were the habit until the
     held-tilt rule stopped them alarming by itself.)"""
+    return _week(state_dir, lambda sc: sc.limb_movement(130.0, 12.0), (0, 1, 2, 4))  # each alarms under the defaults
+
+
+def _week(state_dir, habit, seeds, episode_id: str = "c0ffee00") -> SnippetStore:
+    """A false alarm labelled on each of the first days (``habit`` played into a 200 s scene at 130 s), then the
+    confirmed 15 s cramp."""
     store = SnippetStore(state_dir)
-    for k, seed in enumerate((0, 1, 2, 4)):  # each alarms under the defaults
+    for k, seed in enumerate(seeds):
         sc = Scene(200.0, seed=seed)
-        sc.limb_movement(130.0, 12.0)
+        habit(sc)
         t, a = sc.sample(50, seed=seed)
         when = START + timedelta(days=k)
         store.write(t, a, {"label": "false_alarm", "time": when.isoformat(), "report_t": 150.0}, when, "leg",
@@ -36,7 +42,7 @@ def _labelled_week(state_dir) -> SnippetStore:
     t, a, ((onset, end),) = scenario("cramp", seed=0, rate_hz=50, lead_s=130, tail_s=60, duration_s=15)
     when = START + timedelta(days=5)
     store.write(t, a, {"label": "cramp", "time": when.isoformat(), "onset_t": onset, "end_t": end,
-                       "episode_id": "c0ffee00"}, when, "leg", "episode")
+                       "episode_id": episode_id}, when, "leg", "episode")
     return store
 
 
@@ -201,18 +207,7 @@ def test_a_labelled_recording_with_no_episodes_is_cramp_free_and_its_alarms_are_
 def test_a_sleeper_who_rolls_far_and_shuffles_is_tuned_by_how_far_the_leg_turns(tmp_path):
     """Shuffles after 83-98 degree rolls alarm under the defaults; a longer wait for every turn over 45 degrees would
     lose the reference cramp that draws the leg up by ~70 degrees, so tune keeps the extra time for the big turns."""
-    store = SnippetStore(tmp_path)
-    for k, seed in enumerate((0, 2, 3, 6)):
-        sc = Scene(200.0, seed=seed)
-        sc.roll_and_shuffle(130.0, 25.0)
-        t, a = sc.sample(50, seed=seed)
-        when = START + timedelta(days=k)
-        store.write(t, a, {"label": "false_alarm", "time": when.isoformat(), "report_t": 150.0}, when, "leg",
-                    "false_alarm")
-    t, a, ((onset, end),) = scenario("cramp", seed=0, rate_hz=50, lead_s=130, tail_s=60, duration_s=15)
-    when = START + timedelta(days=5)
-    store.write(t, a, {"label": "cramp", "time": when.isoformat(), "onset_t": onset, "end_t": end,
-                       "episode_id": "c0ffee01"}, when, "leg", "episode")
+    _week(tmp_path, lambda sc: sc.roll_and_shuffle(130.0, 25.0), (0, 2, 3, 6), "c0ffee01")
     config = cfg.parse(f'[storage]\nstate_dir = "{tmp_path}"\n')
     result = tune.tune(config, tune.snippet_cases(tmp_path))
     assert result.current.score.false_alarms == 4 and sum(result.current.score.reference) == 12
