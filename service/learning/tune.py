@@ -340,9 +340,9 @@ def table(result: TuneResult) -> str:
               f"{len(refused) - lost} caught fewer reference cramps than required)"]
     if result.unreproduced:
         lines += ["", f"warning: {len(result.unreproduced)} kept alarm(s) raise no alarm when replayed under the settings "
-                      "they were kept with (mostly snippets that replay from a fresh detector, which a movement in the "
-                      "2 minutes before the onset keeps from settling): a cramp among them is not protected by the "
-                      "check above and a false alarm among them cannot be tuned away:"]
+                      "they were kept with (each with what its replay started from; a fresh detector must settle within "
+                      "the 2 minutes before the onset, which a movement early in them prevents): a cramp among them "
+                      "is not protected by the check above and a false alarm among them cannot be tuned away:"]
         by_name = {c.name: c for c in result.cases}
         lines += [f"  {name} ({why_unreproduced(by_name[name])})" if name in by_name else f"  {name}"
                   for name in result.unreproduced]
