@@ -103,7 +103,8 @@ class Core:
         self.topics = msgs.Topics.from_config(config)
         self.episodes = EpisodeTracker(self.topics, list(self.legs))
         # snippets around alarms and reports (docs/learning.md): samples kept here, written by ``snippet_sink``
-        self.snippets = (SnippetKeeper(config, list(self.legs), self.timebase.wall_at, snippet_sink)
+        self.snippets = (SnippetKeeper(config, list(self.legs), self.timebase.wall_at, snippet_sink,
+                                       settled_at=lambda leg, t: self.legs[leg].detector.settled_at(t))
                          if snippet_sink is not None and config.snippets.enabled else None)
         self.label_tally: dict | None = None
         self.sensor_faults: dict[str, str] = {}  # leg -> why its sensor is in fault (the state's sensor_faults)

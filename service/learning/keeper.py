@@ -15,6 +15,11 @@ What makes a snippet (all with :data:`~service.learning.snippets.LEAD_S` before 
 The label a snippet is written with: ``false_alarm`` when the episode was reported as one,
 ``cramp`` when the alarm was acknowledged (that is what confirms it), else ``unlabelled``.
 A later false-alarm report relabels the kept snippet.
+
+The detector's state at the snippet's first sample (``settled_at``, from the leg detector's unsettled
+spans: the lead-in comes from the ring, so it is looked up at that sample's time) goes into the labels
+(``settled_at_start``, ``unsettled_reason``) and the recording (``# detector: ...``), so that a replay
+starts its detector as the service's was there.
 """
 
 from __future__ import annotations
@@ -84,10 +89,14 @@ class SnippetKeeper:
     """Ring buffers per leg and the snippets waiting for their tail; ``submit`` takes finished jobs."""
 
     def __init__(self, config: Config, legs: list[str], wall_at: Callable[[float], datetime],
-                 submit: Callable[[Any], bool]):
+                 submit: Callable[[Any], bool],
+                 settled_at: Callable[[str, float], tuple[bool, str | None]] | None = None):
+        """``settled_at(leg, t)``: whether that leg's detector was settled at monotonic ``t``, and why not
+        (:meth:`~service.pipeline.detect.CrampDetector.settled_at`); None: snippets do not say."""
         self.config = config
         self.wall_at = wall_at
         self.submit = submit
+        self.settled_at = settled_at
         cap = config.snippets.max_snippet_s
         self.max_snippet_s = cap
         self.rings = {leg: SampleRing.for_seconds(cap + LEAD_S, config.accelerometer.rate_hz) for leg in legs}
@@ -210,9 +219,23 @@ class SnippetKeeper:
         for key in ("onset", "alert", "end", "report"):
             if f"{key}_abs" in p.doc:
                 doc[f"{key}_t"] = round(float(p.doc[f"{key}_abs"]) - t0, 3)
+        doc.update(self._state_at(p.leg, t0))
         if p.trigger == "episode" and p.doc.get("episode_id"):
             self.kept_episodes.add(p.doc["episode_id"])
         self._submit(SnippetJob(t, a, doc, self.wall_at(t0), p.leg, p.trigger))
+
+    def _state_at(self, leg: str, t0: float) -> dict[str, Any]:
+        """``settled_at_start`` (and ``unsettled_reason``) at the snippet's first sample; nothing when unknown."""
+        if self.settled_at is None:
+            return {}
+        try:
+            settled, reason = self.settled_at(leg, t0)
+        except Exception:  # noqa: BLE001 - on the core thread: a snippet without the state, never a lost alarm
+            log.warning("snippets: could not tell whether the %s leg was settled at %.1f s; the snippet will "
+                        "replay from a fresh detector", leg, t0, exc_info=True)
+            return {}
+        return {"settled_at_start": True} if settled else {"settled_at_start": False,
+                                                             "unsettled_reason": str(reason or "start")}
 
     def _submit(self, job: Any) -> None:
         if not self.submit(job):

@@ -10,7 +10,11 @@ in it (seconds), ``hours`` its length, plus
 - ``time`` (ISO 8601 of the alarm or report), ``leg``, ``start`` (wall time of ``t = 0``),
   ``trigger`` (``episode``, ``false_alarm`` or ``missed_cramp``), ``episode_id``, ``onset_t``,
   ``alert_t``, ``end_t``, ``report_t`` (seconds in the snippet), ``acknowledged``,
-  ``labelled_by`` and ``detection`` (the knobs in effect when it was kept).
+  ``labelled_by``, ``detection`` (the knobs in effect when it was kept) and ``settled_at_start``
+  (whether the service's detector was settled at ``t = 0``; with ``unsettled_reason`` when not),
+  which the recording repeats as a ``# detector: settled`` / ``# detector: unsettled (REASON)``
+  comment so that ``nightcramp replay`` starts its detector in that state (older snippets say
+  nothing and replay from a fresh detector).
 
 Everything here runs on the snippet writer's thread or in the command line, never on the
 sampling path.  Sizes are bounded by :meth:`SnippetStore.enforce` (total bytes, age).
@@ -30,7 +34,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from firmware.errors import RecordingError
-from service.recording.format import RecordingWriter, labels_path, read_labels
+from service.recording.format import RecordingWriter, detector_comment, labels_path, read_labels
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,8 @@ class SnippetStore:
         tmp = path.with_name(f".{name}.part.csv.gz")  # gzip by the name; renamed once complete
         with RecordingWriter(tmp) as w:
             w.comment(f"nightcramp snippet: {trigger} on leg {leg}, first sample at {start_wall.isoformat()}")
+            if isinstance(doc.get("settled_at_start"), bool):  # the detector's state at t = 0, for replay
+                w.comment(detector_comment(doc["settled_at_start"], doc.get("unsettled_reason")))
             rel, accel = rel[keep], np.asarray(accel, float)[keep]
             for lo in range(0, rel.size, WRITE_ROWS):  # formatting text costs memory per row: bounded chunks
                 w.write(rel[lo:lo + WRITE_ROWS], accel[lo:lo + WRITE_ROWS])

@@ -199,11 +199,13 @@ def kept_settings(doc: dict) -> cfg.DetectionConfig | None:
 def unreproduced(cases: list[Case], config: cfg.Config) -> list[str]:
     """The kept alarms that replay raises no alarm for under the settings they were kept with.
 
-    The service alerted on each (only alerted episodes have an ``alert_t``); a snippet starts 2 minutes
-    before the onset with the detector fresh, and a movement in those 2 minutes keeps the replayed
-    detector from settling (docs/detection.md, settled first), so no alert is replayed.  Such a cramp is
-    not protected by the confirmed-cramp check and such a false alarm cannot be tuned away: ``tune``
-    says so."""
+    The service alerted on each (only alerted episodes have an ``alert_t``).  A snippet kept while the
+    sleeper was settled starts its replayed detector settled (its ``# detector: settled`` line), so it
+    replays the alarm unless something else differs (the sleeper's baseline of stirs, the noise floor of
+    the minutes before it).  One kept while unsettled, or before snippets recorded the detector's state,
+    replays from a fresh detector, which must settle within the 2-minute lead-in (docs/detection.md,
+    settled first): a movement early in it means no alert.  Such a cramp is not protected by the
+    confirmed-cramp check and such a false alarm cannot be tuned away: ``tune`` says so (:func:`why_unreproduced`)."""
     out = []
     for case in cases:
         doc = case.kept
@@ -217,6 +219,16 @@ def unreproduced(cases: list[Case], config: cfg.Config) -> list[str]:
         if not any(onset - EARLY_S <= a <= end + LATE_S for a in alerts):
             out.append(case.name)
     return out
+
+
+def why_unreproduced(case: Case) -> str:
+    """What the replayed detector started from, for the warning's list."""
+    if case.rec.settled_at_start is None:
+        return "kept before snippets recorded the detector's state: replayed from a fresh detector"
+    if case.rec.settled_at_start:
+        return "kept settled and replayed from settled: the replay differs otherwise (the baseline of stirs?)"
+    return (f"kept while not settled ({case.rec.unsettled_reason or 'no reason given'}): replayed from a fresh "
+            "detector")
 
 
 def untuned(detection: cfg.DetectionConfig) -> cfg.DetectionConfig:
@@ -336,10 +348,12 @@ def table(result: TuneResult) -> str:
               f"{len(refused) - lost} caught fewer reference cramps than required)"]
     if result.unreproduced:
         lines += ["", f"warning: {len(result.unreproduced)} kept alarm(s) raise no alarm when replayed under the settings "
-                      "they were kept with (a movement in the 2 minutes before the onset keeps the replayed detector "
-                      "from settling): a cramp among them is not protected by the check above and a false alarm among "
-                      "them cannot be tuned away:"]
-        lines += [f"  {name}" for name in result.unreproduced]
+                      "they were kept with (each with what its replay started from; a fresh detector must settle within "
+                      "the 2 minutes before the onset, which a movement early in them prevents): a cramp among them "
+                      "is not protected by the check above and a false alarm among them cannot be tuned away:"]
+        by_name = {c.name: c for c in result.cases}
+        lines += [f"  {name} ({why_unreproduced(by_name[name])})" if name in by_name else f"  {name}"
+                  for name in result.unreproduced]
     if not result.improved:
         lines.append("no allowed candidate has fewer false alarms or catches more missed cramps: keep the current settings")
     return "\n".join(lines) + "\n"

@@ -289,10 +289,14 @@ class CrampDetector:
 
     # ------------------------------------------------------------ public API
 
-    def reset(self, quiet_start: bool = True) -> None:
+    def reset(self, quiet_start: bool = True, settled: bool = False) -> None:
         """Forget everything (a new night, a re-attached sensor).  ``quiet_start``: whether a quiet first
         ``quiet_start_s`` may count as settled (a start inside the night; not when the night window opens on a
-        running service in the evening, when the sensor may lie on the nightstand)."""
+        running service in the evening, when the sensor may lie on the nightstand).  ``settled``: start as a
+        detector that has already settled (replaying a snippet the service kept while the sleeper was settled,
+        docs/learning.md): no unsettled span opens at the first window, so alerts are possible once the noise
+        floor is known (the 20 s warm-up still holds: nothing is active before it); walking and handling
+        unsettle it as usual."""
         self._pend_t = np.empty(0)
         self._pend_a = np.empty((0, 3))
         self._last_t = -np.inf
@@ -332,8 +336,9 @@ class CrampDetector:
         self._cand_last_act_t = 0.0
         self._need_s = self.preset.alert_after_s
         self._last_walk_check_t = 0.0
-        # settled state: unsettled from the start until the leg has lain still for settle_s
-        self._settled = False
+        # settled state: unsettled from the start until the leg has lain still for settle_s (or settled from the start)
+        self._settled = self._start_settled = bool(settled)
+        self._first_t: float | None = None  # the first window's start (s): where this detector's history begins
         self._unsettled_since: float | None = None  # set by the first window
         self._unsettle_reason = "start"
         self._last_move_t: float | None = None
@@ -364,6 +369,17 @@ class CrampDetector:
     def unsettle_reason(self) -> str | None:
         """Why the sleeper is not settled (``start``, ``walking``, ``handling``), None when settled."""
         return None if self._settled else self._unsettle_reason
+
+    def settled_at(self, t: float) -> tuple[bool, str | None]:
+        """Whether the sleeper was settled at ``t`` (s, sample clock, since the last reset) and, if not, the reason
+        of that unsettled span (``unsettled_spans``; its latest reason).  Before the first window the detector
+        was not running: as it started (``start`` unless started settled)."""
+        if self._first_t is None or t < self._first_t:
+            return (True, None) if self._start_settled else (False, "start")
+        for start, end, reason in self.unsettled_spans:
+            if start <= t and (end is None or t < end):
+                return False, reason
+        return True, None
 
     @property
     def noise_floor_g(self) -> float:
@@ -465,8 +481,10 @@ class CrampDetector:
                 return []
         peak = np.sqrt(peak)
         if self._last_move_t is None:  # the first window: unsettled from here (service start, a new night)
-            self._last_move_t = self._unsettled_since = float(w[0]) * WINDOW_S
-            self.unsettled_spans.append((self._unsettled_since, None, "start"))
+            self._last_move_t = self._first_t = float(w[0]) * WINDOW_S
+            if not self._settled:
+                self._unsettled_since = self._last_move_t
+                self.unsettled_spans.append((self._unsettled_since, None, "start"))
         noise, ready = self._noise_for(w, var)
         p = self.preset
         if self._ready_t is None:

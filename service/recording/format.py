@@ -5,7 +5,9 @@ in ``.gz``; lines starting with ``#`` are comments (anywhere); a header
 ``t,ax,ay,az`` optionally followed by ``,temp_c``; ``t`` in seconds since the
 start (increasing, may jitter and have gaps), ``ax, ay, az`` in g in the sensor
 frame, ``temp_c`` the room temperature in C, empty on most rows.  An optional
-``# start: <ISO 8601 with offset>`` comment gives the wall-clock start.
+``# start: <ISO 8601 with offset>`` comment gives the wall-clock start, and an optional
+``# detector: settled`` (or ``# detector: unsettled (REASON)``) the state the service's detector
+was in at the first sample (a kept snippet: replay then starts its detector in that state).
 
 Reading is strict because a detector fed a silently mangled night gives
 silently wrong answers: every malformed file raises
@@ -43,6 +45,19 @@ log = logging.getLogger(__name__)
 HEADER_ACCEL = ("t", "ax", "ay", "az")
 HEADER_TEMP = HEADER_ACCEL + ("temp_c",)
 START_PREFIX = "start:"
+DETECTOR_PREFIX = "detector:"
+_DETECTOR_RE = re.compile(r"(settled)|unsettled(?:\s*\(\s*([a-z][a-z_]*)\s*\))?")
+
+
+def detector_comment(settled: bool, reason: str | None = None) -> str:
+    """The comment (without ``# ``) that records the detector's state at a recording's first sample:
+    ``detector: settled`` or ``detector: unsettled (REASON)`` (``start``, ``walking``, ``handling``)."""
+    if settled:
+        return f"{DETECTOR_PREFIX} settled"
+    reason = str(reason or "").strip()
+    if re.fullmatch(r"[a-z][a-z_]*", reason):
+        return f"{DETECTOR_PREFIX} unsettled ({reason})"
+    return f"{DETECTOR_PREFIX} unsettled"
 
 
 
@@ -54,7 +69,9 @@ class Recording:
     in g, sensor frame; ``temp_t``/``temp_c`` the rows that carried a room
     temperature (seconds, C); ``start_wall`` the aware wall-clock start or
     None (then the whole recording counts as night); ``comments`` the comment
-    lines without the leading ``#`` and one space.
+    lines without the leading ``#`` and one space; ``settled_at_start`` what the
+    ``# detector:`` comment says (True: settled, False: unsettled, None: nothing,
+    replay starts its detector fresh) and ``unsettled_reason`` its reason.
     """
 
     t: np.ndarray
@@ -65,6 +82,8 @@ class Recording:
     comments: list[str] = field(default_factory=list)
     has_temp_column: bool = True
     truncated: str | None = None  # a gzip cut off early: where the intact part ends (None: the file is whole)
+    settled_at_start: bool | None = None
+    unsettled_reason: str | None = None
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -296,6 +315,7 @@ class _Parser:
         self.name = name
         self.ncols: int | None = None
         self.start_wall: datetime | None = None
+        self.detector: tuple[bool, str | None] | None = None  # the ``# detector:`` comment
         self.comments: list[str] = []
         self.last_t = -math.inf
 
@@ -327,6 +347,13 @@ class _Parser:
             if start.utcoffset() is None:
                 raise self.error(line_no, f"start time {value[:40]!r} has no UTC offset (e.g. +01:00)")
             self.start_wall = start
+        elif body.startswith(DETECTOR_PREFIX) and self.detector is None:
+            value = body[len(DETECTOR_PREFIX):].strip()
+            m = _DETECTOR_RE.fullmatch(value)
+            if m is None:
+                raise self.error(line_no, f"detector state {value[:40]!r} is not 'settled', 'unsettled' or "
+                                          "'unsettled (REASON)'")
+            self.detector = (True, None) if m.group(1) else (False, m.group(2))
 
     def _header(self, line: str, line_no: int) -> None:
         cols = tuple(c.strip() for c in line.split(","))
@@ -476,6 +503,8 @@ def _make_recording(parser: _Parser, t, accel, temp, truncated: str | None = Non
         t=t, accel=accel, temp_t=t[has], temp_c=temp[has],
         start_wall=parser.start_wall, comments=list(parser.comments),
         has_temp_column=parser.ncols == 5, truncated=truncated,
+        settled_at_start=parser.detector[0] if parser.detector else None,
+        unsettled_reason=parser.detector[1] if parser.detector else None,
     )
 
 
@@ -645,6 +674,8 @@ def iter_recording(path, chunk_rows: int = 65536) -> Iterator[Recording]:
     if pending is not None:
         pending.truncated = truncated
         pending.comments = list(parser.comments)
+        if parser.detector is not None:
+            pending.settled_at_start, pending.unsettled_reason = parser.detector
         yield pending
 
 

@@ -13,6 +13,11 @@ Night window: when the recording names its wall-clock start (``# start:``)
 and a configuration file is in effect, only the samples inside the configured
 night window are examined, as in the service; otherwise the whole recording
 counts as night.
+
+Detector state: a recording with a ``# detector: settled`` comment (a snippet kept
+while the sleeper was settled, docs/learning.md) starts its detector settled, as the
+service's was at its first sample; ``# detector: unsettled (REASON)`` or no such
+comment starts it fresh (unsettled until its quiet start or ``settle_s`` of stillness).
 """
 
 from __future__ import annotations
@@ -57,13 +62,15 @@ def replay_events(t: np.ndarray, accel: np.ndarray, *, sensitivity: str = "norma
                   prompts: PromptsConfig | None = None, leg: str = "leg", detection: DetectionConfig | None = None,
                   temp_t: np.ndarray | None = None, temp_c: np.ndarray | None = None,
                   spans: list[tuple[float, float]] | None = None,
-                  chunk_s: float = CHUNK_S) -> Iterator[Event]:
+                  chunk_s: float = CHUNK_S, settled_at_start: bool = False) -> Iterator[Event]:
     """The service's events for a recording's samples, in order.
 
     ``spans``: the parts of the recording (seconds) inside the night window;
     None means all of it.  Each span starts the detector afresh, as the service
     does when a night begins, and an episode open when a span ends is ended.
     ``detection``: the whole ``[detection]`` table (its knobs too); it overrides ``sensitivity``.
+    ``settled_at_start``: the detector starts settled on the span that begins at the first sample (the service's
+    detector was settled there); later spans (another night) start fresh.
     """
     prompts = prompts or PromptsConfig()
     detector = make_detector(detection or DetectionConfig(sensitivity=sensitivity), leg)
@@ -86,7 +93,7 @@ def replay_events(t: np.ndarray, accel: np.ndarray, *, sensitivity: str = "norma
         i0, i1 = np.searchsorted(t, [lo, hi])
         if i1 <= i0:
             continue
-        detector.reset()
+        detector.reset(settled=settled_at_start and i0 == 0)
         edges = np.searchsorted(t, np.arange(t[i0], t[i1 - 1], chunk_s)[1:])
         bounds = np.concatenate(([i0], edges[(edges > i0) & (edges < i1)], [i1]))
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -100,7 +107,8 @@ def replay_recording(rec, config, night_window: bool = True) -> Iterator[Event]:
     """The service's events for a parsed :class:`~service.recording.format.Recording` under ``config``.
 
     With ``night_window`` and a recording that names its wall-clock start,
-    only the configured night window is examined.
+    only the configured night window is examined.  A recording that says its first sample was seen
+    settled (``# detector: settled``) starts the detector settled.
     """
     spans = None
     if night_window and rec.start_wall is not None:
@@ -109,9 +117,10 @@ def replay_recording(rec, config, night_window: bool = True) -> Iterator[Event]:
         window = NightWindow.from_config(config.night)
         spans = night_spans(rec.start_wall, float(rec.t[-1]) + 1.0 if len(rec) else 0.0, window)
         log.info("night window %s covers %.0f s of the recording", window, sum(hi - lo for lo, hi in spans))
+    settled = rec.settled_at_start is True
     return replay_events(rec.t, rec.accel, detection=config.detection, prompts=config.prompts,
                          leg=config.accelerometer.sensors[0].name, temp_t=rec.temp_t, temp_c=rec.temp_c,
-                         spans=spans)
+                         spans=spans, settled_at_start=settled)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -124,6 +133,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     rec = read_recording(args.file)
     read_s = time.perf_counter() - started
+    if rec.settled_at_start is not None:  # a kept snippet: the service's detector state at its first sample
+        log.info("%s", "the detector was settled at the first sample: replaying from settled" if rec.settled_at_start
+                 else f"the detector was not settled at the first sample ({rec.unsettled_reason or 'no reason given'}):"
+                      " replaying from a fresh detector")
     out = sys.stdout
     n_start = 0
     # the night window applies only when a configuration says where the night is

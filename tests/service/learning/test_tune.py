@@ -95,6 +95,23 @@ def test_replay_with_the_fragment_reproduces_the_tuned_behaviour(week, tmp_path,
         assert starts == [round(x, 3) for x in tune.alert_times(case, tuned_cfg)]
     # and what the tuner scored for the fragment is what those alerts give
     assert tune.score(result.cases, tuned_cfg).false_alarms == result.chosen.score.false_alarms
+    # a snippet kept while settled whose lead-in moves early: both start the detector settled (its
+    # ``# detector: settled`` line), so both raise its alarm
+    other = tmp_path / "other"
+    sc = Scene(260.0, seed=1)
+    sc.limb_movement(40.0, 6.0)  # in the first 80 s of the lead-in: a fresh detector would not settle
+    sc.cramp(120.0, 60.0)
+    t, a = sc.sample(50, seed=1)
+    kept = SnippetStore(other).write(t, a, {"label": "cramp", "time": START.isoformat(), "onset_t": 120.0,
+                                            "alert_t": 131.0, "end_t": 180.0, "episode_id": "5e771ed0",
+                                            "alerted": True, "settled_at_start": True}, START, "leg", "episode")
+    (case,) = tune.snippet_cases(other)
+    capsys.readouterr()
+    assert cli.main(["replay", "--config", str(frag), str(kept.path)]) == 0
+    starts = [json.loads(line)["t"] for line in capsys.readouterr().out.splitlines()
+              if json.loads(line)["type"] == "cramp_start"]
+    assert starts == [round(x, 3) for x in tune.alert_times(case, tuned_cfg)]
+    assert len(starts) == 1 and 120.0 <= starts[0] <= 140.0
 
 
 def test_tune_apply_installs_for_the_service_and_revert_goes_back(tmp_path, capsys):
