@@ -60,12 +60,48 @@ def _io() -> dict[str, int]:
     return out
 
 
+def _counted_outbox():
+    """The outbox, with the bytes of its transactions and of its close counted apart from the record's."""
+    from contextlib import contextmanager
+
+    from service.mqtt.outbox import Outbox
+
+    class Counted(Outbox):
+        def __init__(self, *args, **kwargs):
+            self.io = {"wchar": 0, "write_bytes": 0}
+            self.commits = 0
+            a = _io()
+            super().__init__(*args, **kwargs)
+            self._count(a)
+
+        def _count(self, a: dict) -> None:
+            b = _io()
+            for key in self.io:
+                self.io[key] += b[key] - a[key]
+
+        @contextmanager
+        def _transaction(self):
+            a = _io()
+            try:
+                with super()._transaction():
+                    yield
+                self.commits += 1
+            finally:
+                self._count(a)
+
+        def close(self) -> None:
+            a = _io()
+            super().close()
+            self._count(a)
+
+    return Counted
+
+
 def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, page_size: int | None = None,
               cramps=CRAMPS) -> dict:
     """One night; ``page_size`` None: the record's own (:data:`service.night.store.PAGE_SIZE`)."""
     from service.mqtt.episodes import EpisodeTracker
     from service.mqtt.messages import Topics
-    from service.mqtt.outbox import Outbox
     from service.pipeline.alerts import STRETCH_TEXT, WARM_TEXT
 
     default_page = store_mod.PAGE_SIZE
@@ -74,17 +110,16 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
     clock = ManualClock(wall_start=START.astimezone(timezone.utc), t0=0.0)
     tb = TimeBase(clock, TZ)
     window = NightWindow(dtime(22, 0), dtime(7, 30), TZ)
-    db = directory / f"night-{len(legs)}-{int(flush_interval_s)}-{page_size}-{len(cramps)}.sqlite3"
+    directory = Path(tempfile.mkdtemp(prefix=f"night-{len(legs)}-{int(flush_interval_s)}-{page_size}-{len(cramps)}-",
+                                      dir=directory))  # one state directory per night
+    db = directory / "night.sqlite3"
     rng = np.random.default_rng(1)
     before = _io()
     cpu0 = time.process_time()
     store = NightStore(db, window, flush_interval_s=flush_interval_s, clock=clock)
     store_mod.PAGE_SIZE = default_page
-    outbox_dir = directory / f"outbox-{db.stem}"
-    outbox_dir.mkdir()
-    outbox = Outbox(outbox_dir)
+    outbox = _counted_outbox()(directory, clock=clock.monotonic)
     tracker = EpisodeTracker(Topics("nightcramp/bench", "bench"), list(legs))
-    outbox_io = {"wchar": 0, "write_bytes": 0, "commits": 0}
     tb.on_jump(lambda j: store.relabel_wall(j.seconds))
     store.start_session()
     summarizers = {leg: MovementSummarizer(leg) for leg in legs}
@@ -95,19 +130,15 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
         nonlocal events
         stamped = StampedEvent(new_id(), tb.iso(t), Event(type_, t, legs[0], episode, fields))
         store.record_event(stamped)
-        a = _io()
         built = tracker.messages(stamped)
         outbox.ack_many(outbox.put_many(built.outbox, stamped.event_id, built.priority, stamped.wall_time))
-        b = _io()
-        for key in ("wchar", "write_bytes"):
-            outbox_io[key] += b[key] - a[key]
-        outbox_io["commits"] += 2
         store.mark_delivered(stamped.event_id, tb.wall_at(t))  # the broker acknowledged it
         events += 1
 
     open_episode: dict | None = None
     pending = list(cramps)
     next_temp = 60.0
+    next_pass = 1.0
     t = 0.0
     while t < HOURS * 3600:
         ts = t + np.arange(n) / RATE_HZ
@@ -117,6 +148,9 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
                 store.add_minute(tb.wall_at(minute.t_start), minute)
         clock.advance(DRAIN_S)
         t = clock.monotonic()
+        if t >= next_pass:
+            outbox.flush_acks()  # the outbox keeper's periodic pass: deletes acknowledged rows ACK_DELAY_S late
+            next_pass += 1.0
         if t >= next_temp:
             store.add_temperature(tb.wall_at(t), 19.0 + 0.5 * np.sin(t / 5000))
             next_temp += 60.0
@@ -142,15 +176,13 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
         for minute in summarizer.close():
             store.add_minute(tb.wall_at(minute.t_start), minute)
     snippet_io0 = _io()["wchar"]
-    snippets = _write_snippets(directory / f"snippets-{db.stem}", rng, cramps)
+    snippets = _write_snippets(directory / "snippets", rng, cramps)
     snippet_bytes = _io()["wchar"] - snippet_io0
     commits_before_close = store.commits
     store.close()
-    a = _io()
+    outbox_commits = outbox.commits
     outbox.close()
-    b = _io()
-    for key in ("wchar", "write_bytes"):
-        outbox_io[key] += b[key] - a[key]
+    outbox_io = outbox.io
     cpu = time.process_time() - cpu0
     after = _io()
     size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob(db.name + "-*"))
@@ -161,7 +193,7 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
         "commits": commits_before_close, "events": events, "db_bytes": size, "cpu_s": cpu,
         "snippet_wchar": snippet_bytes, "snippet_files": snippets,
         "outbox_wchar": outbox_io["wchar"], "outbox_write_bytes": outbox_io["write_bytes"],
-        "outbox_commits": outbox_io["commits"],
+        "outbox_commits": outbox_commits,
     }
 
 

@@ -28,9 +28,10 @@ make an episode negative or hours long.  When the wall clock steps
 labels written earlier in the same session, which were made on the wrong clock.
 
 ``PRAGMA synchronous=FULL`` makes every commit durable (the WAL is fsynced); the
-page size is 1 KiB because each commit appends whole pages to the WAL and a
-batch touches only two or three (see docs/morning-log.md for the bytes per
-night).  Schema changes bump :data:`SCHEMA_VERSION` (``PRAGMA user_version``).
+page size is 512 bytes (:data:`PAGE_SIZE`; 1 KiB for records made before
+2026-12-02, which keep it) because each commit appends whole pages to the WAL
+and a batch touches only two or three (see docs/morning-log.md for the bytes
+per night).  Schema changes bump :data:`SCHEMA_VERSION` (``PRAGMA user_version``).
 
 Queries return the plain values of :mod:`service.night.models`; nothing above
 this module sees SQLite.

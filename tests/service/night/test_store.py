@@ -448,3 +448,18 @@ def test_sigkill_right_after_an_acknowledgement_keeps_it_and_loses_at_most_the_l
     store.close()
     assert episode.interrupted and episode.acknowledged is not None
     assert acked_at - 1.0 <= episode.duration_s <= acked_at + 15.0
+
+
+def test_a_clock_step_shifts_the_batched_detail_with_what_was_committed(state_dir):
+    store, clock, tb, writer = make(state_dir, START, BERLIN)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "ep", onset=t - 5.0)
+    clock.advance(15)
+    writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=20.0)  # batched, not yet written
+    store.relabel_wall(3600.0)  # the labels of this run were an hour behind
+    store.flush()
+    with other_connection(store.path) as db:
+        walls = dict(db.execute("SELECT type, wall_utc FROM events"))
+    assert walls["cramp_update"] - walls["cramp_start"] == 15.0
+    assert walls["cramp_start"] == (START + timedelta(hours=1)).timestamp()
+    store.close()
