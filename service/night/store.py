@@ -240,7 +240,7 @@ class NightStore:
         self.session: int | None = None
         self.commits = 0  # transactions committed (for the storage benchmark)
         self._pending = _Pending()
-        self._last_flush = self.clock.monotonic()
+        self._batch_since: float | None = None  # monotonic time the oldest row of the batch was queued
         self._lock = threading.RLock()
         try:
             if readonly:
@@ -325,7 +325,6 @@ class NightStore:
             cur = db.execute("INSERT INTO sessions (started_utc, started_mono, pid) VALUES (?, ?, ?)",
                              (at.timestamp(), t_mono, os.getpid()))
             self.session = cur.lastrowid
-        self._last_flush = self.clock.monotonic()
         return self.session
 
     def _last_seen(self, sid: int) -> float | None:
@@ -410,12 +409,14 @@ class NightStore:
             if e.type in BATCHED_EVENTS:
                 # Queued only: a flush failing here would hand the event back twice (the batch and the call).
                 self._pending.events.append((stamped, wall.timestamp()))
+                if self._batch_since is None:
+                    self._batch_since = self.clock.monotonic()
                 return
             with self._transaction():
                 self._write_pending()
                 self._insert_event(stamped, wall.timestamp(), sid)
             self._pending = _Pending()  # written in the same commit
-            self._last_flush = self.clock.monotonic()
+            self._batch_since = None
 
     def _insert_event(self, stamped: ev.StampedEvent, ts: float, sid: int) -> None:
         """The event's row and what it changes on its episode (once: an event id already stored changes nothing)."""
@@ -527,20 +528,39 @@ class NightStore:
     def _queue(self, kind: str, row: tuple) -> None:
         with self._lock:
             getattr(self._pending, kind).append(row)
-            if self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
-                self.flush()
+            if self._batch_since is None:
+                self._batch_since = self.clock.monotonic()
+            self.flush_if_due()
+
+    def flush_due(self) -> bool:
+        """Whether the oldest row of the batch has waited ``flush_interval_s``.
+
+        The batch is written then (by the next row queued or :meth:`flush_if_due`, which the keeper's periodic
+        pass calls), not on a clock of its own: rows that come at different moments of the minute (the minute
+        row, the room temperature) share one commit instead of one each, and none waits longer than the
+        interval (plus the time to the next call).
+        """
+        with self._lock:
+            return self._batch_since is not None and \
+                self.clock.monotonic() - self._batch_since >= self.flush_interval_s
+
+    def flush_if_due(self) -> int:
+        """:meth:`flush` when :meth:`flush_due`; returns how many rows were written."""
+        with self._lock:
+            return self.flush() if self.flush_due() else 0
 
     def flush(self) -> int:
-        """Write the queued rows in one transaction; returns how many."""
+        """Write the queued rows in one transaction, whatever their age; returns how many."""
         with self._lock:
-            self._last_flush = self.clock.monotonic()
             n = len(self._pending)
             if not n or self._db is None:
+                self._batch_since = None if not n else self._batch_since
                 return 0
             self._need_session()
             with self._transaction():
                 self._write_pending()
             self._pending = _Pending()  # only once committed: a failed commit keeps the rows for the next try
+            self._batch_since = None
             return n
 
     def _write_pending(self) -> None:
@@ -569,6 +589,7 @@ class NightStore:
         """
         with self._lock:
             p, self._pending = self._pending, _Pending()
+            self._batch_since = None
         return [(kind, row) for kind in ("events", "minutes", "temperatures", "gaps", "delivered")
                 for row in getattr(p, kind)]
 

@@ -63,10 +63,15 @@ def test_episode_is_committed_at_once_minutes_wait_for_the_batch(state_dir):
     store.add_minute(tb.wall_at(t), MinuteSummary("leg", t, 12.0, 0.1, 0, 60))
     store.add_temperature(tb.wall_at(t), 19.5)
     assert count(store.path, "minutes") == 0  # batched: not yet written
-    clock.advance(25)  # 35 s since the last commit > 30 s
+    clock.advance(25)  # 35 s since the last commit, but the batch's oldest row has waited 25 s
     store.add_temperature(tb.wall_at(clock.monotonic()), 19.6)
+    assert count(store.path, "minutes") == 0
+    clock.advance(5)  # it has waited 30 s: the next row, or the keeper's periodic pass, writes the batch
+    assert store.flush_due()
+    store.flush_if_due()
     assert count(store.path, "minutes") == 1
     assert count(store.path, "temperatures") == 2
+    assert not store.flush_due() and store.flush_if_due() == 0
     store.close()
 
 
@@ -330,7 +335,10 @@ def test_in_episode_detail_waits_for_the_batch_the_alert_and_its_answers_do_not(
     writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=41.0, intensity=0.5)
     writer.emit("stretch_prompt", clock.monotonic(), "leg", "ep", stretch="calf", hold_s=30)
     assert _episode_row(store.path, "ep")["duration_s"] == 26.0
-    clock.advance(20)  # 35 s since the acknowledgement's commit
+    clock.advance(20)  # the update has waited 20 s: not yet
+    store.add_temperature(tb.wall_at(clock.monotonic()), 19.0)
+    assert _episode_row(store.path, "ep")["duration_s"] == 26.0
+    clock.advance(10)  # 30 s: the next row queued writes the batch
     store.add_minute(tb.wall_at(clock.monotonic() - 60), MinuteSummary("leg", clock.monotonic() - 60, 150.0, 0.8, 1, 60))
     row = _episode_row(store.path, "ep")
     assert row["duration_s"] == 41.0 and row["prompts"] == "warm_compress,stretch_prompt"
