@@ -9,9 +9,16 @@ subscribers drop the rare duplicate by ``event_id``.
 
 Durability: WAL journal with ``synchronous=FULL``.  In WAL mode ``NORMAL`` is
 safe against a crash of the process but may lose the last commits on power
-loss, and a Pi on a bedside plug loses power without warning.  Events are a
-handful per night, so one extra fsync per event (a few ms on an SD card) is
-cheap; acknowledgements are batched into one transaction per burst.
+loss, and a Pi on a bedside plug loses power without warning.  Every put is
+its own fsynced commit.  An acknowledged row is not deleted in a commit of its
+own: it leaves :meth:`Outbox.pending` at once and is deleted from the file
+with the next put (in its transaction) or :data:`ACK_DELAY_S` after the
+acknowledgement at the latest (:meth:`Outbox.flush_acks`, from the keeper's
+periodic pass, and at close).  A power cut in between sends it once more after
+the restart, the rare duplicate subscribers drop by ``event_id``.  A bad night
+has some 200 events, and each commit costs at least a 4 KiB page of the WAL at
+the block layer; the file uses :data:`PAGE_SIZE` pages for the same reason
+(docs/morning-log.md, "Bytes written per night").
 
 The outbox is bounded (``mqtt.outbox_max_events`` events; an event is one or
 two messages, all dropped together).  When full, the oldest event of the
@@ -26,6 +33,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +47,12 @@ log = logging.getLogger(__name__)
 
 FILENAME = "outbox.sqlite3"
 DROPPED_KEPT = 1000
+PAGE_SIZE = 512
+"""Page size of the file: a put touches four pages or more (the row and its overflow, its two indexes, the
+sequence), each appended whole to the WAL, and the smallest pages cost the fewest bytes (docs/morning-log.md);
+a file made with other pages (4 KiB before 2026-12-02) is rebuilt at open."""
+ACK_DELAY_S = 30.0
+"""At most this long between an acknowledgement and the deletion of its row from the file (see above)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -101,14 +115,16 @@ class Outbox:
     its own (one connection behind a lock).
     """
 
-    def __init__(self, path: str | Path, max_events: int = 10000):
+    def __init__(self, path: str | Path, max_events: int = 10000, clock: Callable[[], float] = time.monotonic):
         if max_events < 1:
             raise ValueError("max_events must be at least 1")
         self.path = Path(path)
         if self.path.suffix not in (".sqlite3", ".sqlite", ".db"):  # a state directory (created if missing)
             self.path = self.path / FILENAME
         self.max_events = max_events
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._acked: dict[int, float] = {}  # seq -> when acknowledged: rows of the file not yet deleted
         self._listeners: list[Callable[[Dropped, int], None]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +151,9 @@ class Outbox:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
+            fresh = db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
+            if fresh:
+                db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before the first table: no rebuild needed
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=5000")
@@ -146,7 +165,28 @@ class Outbox:
         except sqlite3.Error:
             db.close()
             raise
+        if not fresh:
+            self._resize(db)
         return db
+
+    def _resize(self, db: sqlite3.Connection) -> None:
+        """Rebuild a sound file made with another page size (rows kept); on any failure keep it as it is."""
+        old = db.execute("PRAGMA page_size").fetchone()[0]
+        if old == PAGE_SIZE:
+            return
+        try:
+            # The page size of a WAL file cannot change: leave WAL (this checkpoints it), rebuild, back to WAL.
+            if db.execute("PRAGMA journal_mode=DELETE").fetchone()[0].lower() == "delete":
+                db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                db.execute("VACUUM")
+                log.info("outbox %s: rebuilt with %d-byte pages (was %d)", self.path, PAGE_SIZE, old)
+        except sqlite3.Error as exc:
+            log.warning("outbox %s: kept its %d-byte pages (rebuilding failed: %s)", self.path, old, exc)
+        finally:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.Error as exc:
+                log.warning("outbox %s: could not return to WAL mode: %s", self.path, exc)
 
     # ------------------------------------------------------------ writing
 
@@ -194,11 +234,13 @@ class Outbox:
                 for m in messages]
         given = list(seqs) if seqs is not None else [None] * len(rows)
         with self._transaction():
+            deleted = self._delete_acked()  # the acknowledged rows go in this commit, at no fsync of their own
             seqs = [self._db.execute(
                 "INSERT INTO outbox(seq, topic, payload, qos, retain, event_id, priority, created) "
                 "VALUES (?,?,?,?,?,?,?,?)", (seq, *row)).lastrowid for seq, row in zip(given, rows)]
             drops = self._enforce_bound(protect=set(seqs))
             total = self._dropped_total() if drops else 0
+        self._forget_acked(deleted)
         for d in drops:
             log.warning("outbox full (%d events): dropped undelivered %s (event %s, queued %s)",
                         self.max_events, d.topic, d.event_id, d.created)
@@ -240,26 +282,65 @@ class Outbox:
                          "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (len(drops),))
         return drops
 
+    def _delete_acked(self) -> list[int]:
+        """Inside a transaction: delete the acknowledged rows; the seqs deleted (forget them once committed)."""
+        gone = list(self._acked)
+        for i in range(0, len(gone), 500):
+            part = gone[i:i + 500]
+            self._db.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(part))})", part)
+        return gone
+
+    def _forget_acked(self, seqs: list[int]) -> None:
+        with self._lock:
+            for seq in seqs:
+                self._acked.pop(seq, None)
+
     def ack(self, seq: int) -> list[str]:
-        """The broker acknowledged ``seq``: delete it.  Returns event ids now fully delivered."""
+        """The broker acknowledged ``seq``: it leaves the queue.  Returns event ids now fully delivered."""
         return self.ack_many([seq])
 
     def ack_many(self, seqs: Iterable[int]) -> list[str]:
-        """Delete acknowledged rows in one transaction; return the event ids with no row left, in publish order.
+        """Acknowledged rows leave the queue at once (deleted from the file later: :data:`ACK_DELAY_S`); return the
+        event ids with no row left, in publish order.
 
         Acknowledging a seq that is gone (dropped meanwhile, or acked twice) is harmless.
         """
         seqs = list(seqs)
         if not seqs:
             return []
-        placeholders = ",".join("?" * len(seqs))
-        with self._transaction():
-            ids = [r[0] for r in self._db.execute(
-                f"SELECT event_id FROM outbox WHERE seq IN ({placeholders}) AND event_id IS NOT NULL "
-                "GROUP BY event_id ORDER BY MIN(seq)", seqs)]
-            self._db.execute(f"DELETE FROM outbox WHERE seq IN ({placeholders})", seqs)
-            return [eid for eid in ids if self._db.execute(
-                "SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (eid,)).fetchone() is None]
+        with self._lock:
+            try:
+                new = [s for s in dict.fromkeys(seqs) if s not in self._acked]
+                done: list[str] = []
+                if new:
+                    placeholders = ",".join("?" * len(new))
+                    rows = self._db.execute(f"SELECT seq, event_id FROM outbox WHERE seq IN ({placeholders}) "
+                                            "ORDER BY seq", new).fetchall()
+                    now = self._clock()
+                    for seq, _ in rows:
+                        self._acked[seq] = now
+                    for eid in dict.fromkeys(eid for _, eid in rows if eid is not None):
+                        left = self._db.execute("SELECT seq FROM outbox WHERE event_id = ?", (eid,)).fetchall()
+                        if all(r[0] in self._acked for r in left):
+                            done.append(eid)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the outbox {self.path}: {exc}") from None
+            try:
+                self.flush_acks()
+            except StoreError as exc:  # they are out of the queue; deleted with the next commit that works
+                log.debug("deleting acknowledged rows: %s", exc)
+        return done
+
+    def flush_acks(self, force: bool = False) -> int:
+        """Delete the acknowledged rows from the file when the oldest waited :data:`ACK_DELAY_S` (or ``force``);
+        how many were deleted."""
+        with self._lock:
+            if not self._acked or (not force and self._clock() - min(self._acked.values()) < ACK_DELAY_S):
+                return 0
+            with self._transaction():
+                deleted = self._delete_acked()
+            self._forget_acked(deleted)
+            return len(deleted)
 
     def reserve_seq(self, seq: int) -> None:
         """Make every new row's seq larger than ``seq`` (a fresh file continues the numbering of the old)."""
@@ -277,7 +358,8 @@ class Outbox:
         return int(row[0]) if row else 0
 
     def events_of(self, seqs: Iterable[int]) -> dict[str, list[int]]:
-        """For the events that own any of ``seqs``: event id -> every seq of it still in the file."""
+        """For the events that own any of ``seqs``: event id -> those of ``seqs`` and every other seq of it still
+        waiting (not acknowledged)."""
         seqs = list(seqs)
         if not seqs:
             return {}
@@ -286,9 +368,11 @@ class Outbox:
             rows = self._db.execute(
                 f"SELECT event_id, seq FROM outbox WHERE event_id IN (SELECT event_id FROM outbox WHERE seq IN "
                 f"({placeholders}) AND event_id IS NOT NULL) ORDER BY seq", seqs).fetchall()
+            acked = set(self._acked)
         out: dict[str, list[int]] = {}
         for event_id, seq in rows:
-            out.setdefault(event_id, []).append(seq)
+            if seq not in acked or seq in seqs:
+                out.setdefault(event_id, []).append(seq)
         return out
 
     # ------------------------------------------------------------ reading
@@ -298,18 +382,20 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, topic, payload, qos, retain, event_id, priority, created FROM outbox "
-                "WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+                "WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit + len(self._acked))).fetchall()
+            rows = [r for r in rows if r[0] not in self._acked][:limit]
         return [OutboxRow(seq, Message(topic, bytes(payload), qos, bool(retain)), event_id, priority, created)
                 for seq, topic, payload, qos, retain, event_id, priority, created in rows]
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            return max(0, self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - len(self._acked))
 
     def has_event(self, event_id: str) -> bool:
         """True while some message of this event waits for the broker."""
         with self._lock:
-            return self._db.execute("SELECT 1 FROM outbox WHERE event_id = ? LIMIT 1", (event_id,)).fetchone() is not None
+            return any(r[0] not in self._acked for r in self._db.execute(
+                "SELECT seq FROM outbox WHERE event_id = ?", (event_id,)))
 
     @property
     def dropped_total(self) -> int:
@@ -329,7 +415,12 @@ class Outbox:
         return [Dropped(*r) for r in rows]
 
     def close(self) -> None:
+        """Delete the acknowledged rows (a failure only means they are sent again after the restart), close."""
         with self._lock:
+            try:
+                self.flush_acks(force=True)
+            except StoreError as exc:
+                log.warning("%s; the acknowledged rows are sent once more after the restart", exc)
             self._db.close()
 
     def __enter__(self) -> "Outbox":

@@ -102,7 +102,7 @@ class OutboxKeeper:
     def _open(self) -> bool:
         before = set(sf.set_aside_files(self.path))
         try:
-            box = Outbox(self.path, self.max_events)
+            box = Outbox(self.path, self.max_events, clock=self._clock)
         except _ERRORS as exc:
             self.fault.failed(exc)
             return False
@@ -339,11 +339,17 @@ class OutboxKeeper:
             was = (self.fault.in_fault, self.lost, len(self.set_aside))
             if self._box is None or self._mem or self._acked or self.fault.failing:
                 self._retry()
-            elif self._clock() - self._checked_at >= CHECK_EVERY_S:
-                self._checked_at = self._clock()
-                problem = file_problem(self.path)
-                if problem is not None:
-                    self._damaged(sqlite3.DatabaseError(problem))
+            else:
+                try:
+                    self._box.flush_acks()  # acknowledged rows: deleted with the next put, or now when that is late
+                except _ERRORS as exc:
+                    self._failed(exc)
+                if self._box is not None and not self.fault.failing and \
+                        self._clock() - self._checked_at >= CHECK_EVERY_S:
+                    self._checked_at = self._clock()
+                    problem = file_problem(self.path)
+                    if problem is not None:
+                        self._damaged(sqlite3.DatabaseError(problem))
             self.fault.settle()
             return (self.fault.in_fault, self.lost, len(self.set_aside)) != was
 

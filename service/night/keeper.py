@@ -176,14 +176,14 @@ class RecordKeeper:
         taken = [*taken, *(carried or [])]
         # A clock step's shift is held before the rows it already shifted (see NightStore.relabel_wall).
         items = [(name, args, kwargs), *taken] if name == "relabel_wall" else [*taken, (name, args, kwargs)]
-        if name == "flush":
+        if name in ("flush", "flush_if_due"):
             items = taken
         self._hold.extendleft(reversed(items))
         self._bound()
         self.fault.failed(exc)
 
     def _push(self, name: str, args: tuple, kwargs: dict) -> None:
-        if name != "flush":
+        if name not in ("flush", "flush_if_due"):
             self._hold.append((name, args, kwargs))
             self._bound()
 
@@ -241,20 +241,25 @@ class RecordKeeper:
         self._write("save_night_summary", night_date, values)
 
     def flush(self) -> int:
-        """Write the batched rows (or retry the hold when due); never raises."""
+        """Write the batched rows that are due (:meth:`NightStore.flush_due`: the oldest waited
+        ``flush_interval_s``), or retry the hold when due; never raises.  Reads (:meth:`night`) and
+        :meth:`close` write the whole batch."""
         with self._lock:
             if self._hold or self._store is None or self.fault.failing:
                 self._drain()
             else:
-                self._try("flush", (), {})
+                self._try("flush_if_due", (), {})
         return 0
 
     def maintain(self) -> bool:
-        """The periodic pass: retry when due, report a settled recovery.  True when the fault state changed."""
+        """The periodic pass: the batch when due, retry when due, report a settled recovery.  True when the
+        fault state changed."""
         with self._lock:
             was = (self.fault.in_fault, self.lost, len(self.set_aside))
             if self._hold or self._store is None or self.fault.failing:
                 self._drain()
+            else:
+                self._try("flush_if_due", (), {})
             self.fault.settle()
             return (self.fault.in_fault, self.lost, len(self.set_aside)) != was
 
@@ -272,7 +277,8 @@ class RecordKeeper:
     def night(self, night_date: date):
         """One night as recorded (the hold written first when the disk allows); StoreError when unreadable."""
         with self._lock:
-            self.flush()
+            if self._hold or self._store is None or self.fault.failing:
+                self._drain()
             if self._store is None:
                 raise StoreError(f"the night record {self.path} is not available ({self.fault.reason})")
             try:

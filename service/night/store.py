@@ -2,13 +2,20 @@
 
 What it keeps, and how it writes it:
 
-* **Episodes** and every **event** (with its delivery status) are committed at
-  once, each in its own fsynced transaction: a SIGKILL or a power cut never
-  loses an episode.
-* **Per-minute movement** rows, **room temperatures**, sensor **gaps** and
-  delivery marks are batched in memory and written together every
-  ``flush_interval_s`` (and with any episode commit): an SD card wears by the
-  write, and a crash loses at most that last batch.
+* **Episodes** and the events that matter on their own (an alert's
+  ``cramp_start``, ``cramp_end``, acknowledgements, false-alarm and
+  missed-cramp reports, sensor faults, ...: everything but
+  :data:`BATCHED_EVENTS`) are committed at once, each in its own fsynced
+  transaction: a SIGKILL or a power cut never loses an episode, its end or an
+  answer to it.
+* **In-episode detail** (:data:`BATCHED_EVENTS`: the ``cramp_update`` every 15
+  s with the duration and intensity so far, the warm-compress and stretch
+  prompts), **per-minute movement** rows, **room temperatures**, sensor
+  **gaps** and delivery marks are batched in memory and written together every
+  ``flush_interval_s`` (and with any commit at once, in the order they came):
+  an SD card wears by the commit, and a crash loses at most that last batch
+  (for an episode still open: the duration and prompts of the last interval;
+  the start is on disk, and the next start closes it as interrupted).
 * **Sessions** (service start, clean stop) let the morning log show when the
   service was not running: a session without a stop ended in a crash or a
   power cut, and the gap runs from the last thing it wrote to the next start.
@@ -21,9 +28,10 @@ make an episode negative or hours long.  When the wall clock steps
 labels written earlier in the same session, which were made on the wrong clock.
 
 ``PRAGMA synchronous=FULL`` makes every commit durable (the WAL is fsynced); the
-page size is 1 KiB because each commit appends whole pages to the WAL and a
-batch touches only two or three (see docs/morning-log.md for the bytes per
-night).  Schema changes bump :data:`SCHEMA_VERSION` (``PRAGMA user_version``).
+page size is 512 bytes (:data:`PAGE_SIZE`; 1 KiB for records made before
+2026-12-02, which keep it) because each commit appends whole pages to the WAL
+and a batch touches only two or three (see docs/morning-log.md for the bytes
+per night).  Schema changes bump :data:`SCHEMA_VERSION` (``PRAGMA user_version``).
 
 Queries return the plain values of :mod:`service.night.models`; nothing above
 this module sees SQLite.
@@ -52,8 +60,13 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "night.sqlite3"
-PAGE_SIZE = 1024
+PAGE_SIZE = 512
 FALSE_ALARM_WINDOW_S = 3600.0  # a false-alarm report without an episode id applies to an alert this recent
+BATCHED_EVENTS = frozenset({ev.CRAMP_UPDATE, ev.WARM_COMPRESS, ev.STRETCH_PROMPT})
+"""Events written with the next batch instead of in a commit of their own: an episode's running detail (its
+duration and intensity so far, the prompts sent).  A bad night has a dozen of them per alarm, and each commit
+costs a WAL append and an fsync (docs/morning-log.md, "Bytes written per night").  Every other event, the
+alert itself included, is committed before :meth:`NightStore.record_event` returns."""
 _UTC = timezone.utc
 
 _SCHEMA = """
@@ -158,13 +171,14 @@ _LABELS = {
 
 @dataclass
 class _Pending:
+    events: list[tuple] = field(default_factory=list)  # (StampedEvent, wall_utc) of BATCHED_EVENTS, in order
     minutes: list[tuple] = field(default_factory=list)
     temperatures: list[tuple] = field(default_factory=list)
     gaps: list[tuple] = field(default_factory=list)
     delivered: list[tuple] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.minutes) + len(self.temperatures) + len(self.gaps) + len(self.delivered)
+        return len(self.events) + len(self.minutes) + len(self.temperatures) + len(self.gaps) + len(self.delivered)
 
 
 def connect_readonly(path: str | os.PathLike) -> sqlite3.Connection:
@@ -226,7 +240,7 @@ class NightStore:
         self.session: int | None = None
         self.commits = 0  # transactions committed (for the storage benchmark)
         self._pending = _Pending()
-        self._last_flush = self.clock.monotonic()
+        self._batch_since: float | None = None  # monotonic time the oldest row of the batch was queued
         self._lock = threading.RLock()
         try:
             if readonly:
@@ -311,7 +325,6 @@ class NightStore:
             cur = db.execute("INSERT INTO sessions (started_utc, started_mono, pid) VALUES (?, ?, ?)",
                              (at.timestamp(), t_mono, os.getpid()))
             self.session = cur.lastrowid
-        self._last_flush = self.clock.monotonic()
         return self.session
 
     def _last_seen(self, sid: int) -> float | None:
@@ -380,24 +393,41 @@ class NightStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # ------------------------------------------------------------ events (committed at once)
+    # ------------------------------------------------------------ events (committed at once, or batched)
 
     def record_event(self, stamped: ev.StampedEvent) -> None:
-        """Store an event and apply it to its episode; committed (fsynced) before returning."""
+        """Store an event and apply it to its episode.
+
+        Committed (fsynced) before returning, with the batch waiting before it; an event of
+        :data:`BATCHED_EVENTS` (an episode's running detail) only joins the batch, written with the next
+        flush or the next commit, whichever comes first (never out of order).
+        """
         e = stamped.event
         wall = _parse_iso(stamped.wall_time)
         with self._lock:
             sid = self._need_session()
+            if e.type in BATCHED_EVENTS:
+                # Queued only: a flush failing here would hand the event back twice (the batch and the call).
+                self._pending.events.append((stamped, wall.timestamp()))
+                if self._batch_since is None:
+                    self._batch_since = self.clock.monotonic()
+                return
             with self._transaction():
                 self._write_pending()
-                self._db.execute(
-                    "INSERT OR IGNORE INTO events (event_id, session, type, leg, episode_id, t_mono, wall_utc, wall_iso,"
-                    " fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (stamped.event_id, sid, e.type, e.leg, e.episode_id, e.t, wall.timestamp(), stamped.wall_time,
-                     json.dumps(dict(e.fields), default=str, sort_keys=True)))
-                self._apply(e, wall, sid)
+                self._insert_event(stamped, wall.timestamp(), sid)
             self._pending = _Pending()  # written in the same commit
-            self._last_flush = self.clock.monotonic()
+            self._batch_since = None
+
+    def _insert_event(self, stamped: ev.StampedEvent, ts: float, sid: int) -> None:
+        """The event's row and what it changes on its episode (once: an event id already stored changes nothing)."""
+        e = stamped.event
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO events (event_id, session, type, leg, episode_id, t_mono, wall_utc, wall_iso,"
+            " fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (stamped.event_id, sid, e.type, e.leg, e.episode_id, e.t, ts, stamped.wall_time,
+             json.dumps(dict(e.fields), default=str, sort_keys=True)))
+        if cur.rowcount:
+            self._apply(e, _dt(ts), sid)
 
     def _apply(self, e: ev.Event, wall: datetime, sid: int) -> None:
         f = e.fields
@@ -498,24 +528,45 @@ class NightStore:
     def _queue(self, kind: str, row: tuple) -> None:
         with self._lock:
             getattr(self._pending, kind).append(row)
-            if self.clock.monotonic() - self._last_flush >= self.flush_interval_s:
-                self.flush()
+            if self._batch_since is None:
+                self._batch_since = self.clock.monotonic()
+            self.flush_if_due()
+
+    def flush_due(self) -> bool:
+        """Whether the oldest row of the batch has waited ``flush_interval_s``.
+
+        The batch is written then (by the next row queued or :meth:`flush_if_due`, which the keeper's periodic
+        pass calls), not on a clock of its own: rows that come at different moments of the minute (the minute
+        row, the room temperature) share one commit instead of one each, and none waits longer than the
+        interval (plus the time to the next call).
+        """
+        with self._lock:
+            return self._batch_since is not None and \
+                self.clock.monotonic() - self._batch_since >= self.flush_interval_s
+
+    def flush_if_due(self) -> int:
+        """:meth:`flush` when :meth:`flush_due`; returns how many rows were written."""
+        with self._lock:
+            return self.flush() if self.flush_due() else 0
 
     def flush(self) -> int:
-        """Write the queued rows in one transaction; returns how many."""
+        """Write the queued rows in one transaction, whatever their age; returns how many."""
         with self._lock:
-            self._last_flush = self.clock.monotonic()
             n = len(self._pending)
             if not n or self._db is None:
+                self._batch_since = None if not n else self._batch_since
                 return 0
             self._need_session()
             with self._transaction():
                 self._write_pending()
             self._pending = _Pending()  # only once committed: a failed commit keeps the rows for the next try
+            self._batch_since = None
             return n
 
     def _write_pending(self) -> None:
         p, sid, db = self._pending, self.session, self._db
+        for stamped, ts in p.events:  # first: a delivery mark below may be for one of them
+            self._insert_event(stamped, ts, sid)
         if p.minutes:
             db.executemany("INSERT INTO minutes (minute_utc, session, leg, activity_mg, moving_fraction,"
                            " posture_changes, seconds_covered) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -538,7 +589,9 @@ class NightStore:
         """
         with self._lock:
             p, self._pending = self._pending, _Pending()
-        return [(kind, row) for kind in ("minutes", "temperatures", "gaps", "delivered") for row in getattr(p, kind)]
+            self._batch_since = None
+        return [(kind, row) for kind in ("events", "minutes", "temperatures", "gaps", "delivered")
+                for row in getattr(p, kind)]
 
     def queue_row(self, kind: str, row: tuple) -> None:
         """Queue one row taken with :meth:`take_pending` again (written with the next flush)."""
@@ -574,6 +627,7 @@ class NightStore:
         with self._lock:
             sid = self._need_session()
             p = self._pending
+            p.events = [(stamped, ts + delta_s) for stamped, ts in p.events]
             p.minutes = [(r[0] + delta_s, *r[1:]) for r in p.minutes]
             p.temperatures = [(r[0] + delta_s, r[1]) for r in p.temperatures]
             p.gaps = [(r[0], r[1] + delta_s, *r[2:]) for r in p.gaps]

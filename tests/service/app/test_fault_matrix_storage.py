@@ -241,18 +241,20 @@ def test_outbox_damaged_in_mid_night_is_replaced(tmp_path, cell_factory, caplog)
     cell.run_half()
     outbox = state / "outbox.sqlite3"
     # Another connection checkpoints the WAL (as `sqlite3 outbox.sqlite3` would): every page is now in the
-    # main file, and the service's connection drops its page cache at its next transaction.  Then 8 KB of
-    # garbage at offset 8192, as a dying SD card leaves it: the next write meets the damaged pages.
+    # main file, and the service's connection drops its page cache at its next transaction.  Then garbage over
+    # pages 3 and 4 (the sequence and the first index, which every put writes; 8 KB at offset 8192 with 4 KiB
+    # pages), as a dying SD card leaves it: the next write meets the damaged pages.
     other = sqlite3.connect(outbox, timeout=10.0)
     try:
         other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        page = other.execute("PRAGMA page_size").fetchone()[0]
     finally:
         other.close()
     size_before = outbox.stat().st_size
-    assert size_before >= 16384, size_before
+    assert size_before >= 4 * page, size_before
     with open(outbox, "r+b") as f:
-        f.seek(8192)
-        f.write(os.urandom(8192))
+        f.seek(2 * page)
+        f.write(os.urandom(2 * page))
     cell.run_half()
     events = cell.finish()
     assert_alerted(cell, events, caplog)

@@ -84,3 +84,84 @@ def test_a_damaged_outbox_file_is_set_aside_and_the_service_still_starts(state_d
     aside = list(state_dir.glob(f"{FILENAME}.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
     assert "damaged" in caplog.text
+
+
+def _rows_in_file(path) -> list[str]:
+    """The event ids of the rows in the file, through another connection (what a restart would find)."""
+    db = sqlite3.connect(path)
+    try:
+        return [r[0] for r in db.execute("SELECT event_id FROM outbox ORDER BY seq")]
+    finally:
+        db.close()
+
+
+def test_an_acknowledged_row_leaves_the_queue_at_once_and_the_file_with_the_next_put_or_late(state_dir):
+    from firmware.clock import ManualClock
+    from service.mqtt.outbox import ACK_DELAY_S
+
+    clock = ManualClock()
+    ob = Outbox(state_dir, clock=clock.monotonic)
+    (a,) = ob.put_many([msg(1)], event_id="e1")
+    b, c = ob.put_many([msg(2), msg(3, "nightcramp/bed1/episode")], event_id="e2")
+    assert ob.ack_many([a, b]) == ["e1"]
+    assert [r.event_id for r in ob.pending()] == ["e2"] and len(ob) == 1
+    assert not ob.has_event("e1") and ob.has_event("e2")
+    assert ob.ack_many([a]) == []  # twice is harmless
+    # Not deleted in a commit of its own: a power cut now would send e1 once more after the restart.
+    assert _rows_in_file(ob.path) == ["e1", "e2", "e2"]
+    crashed = Outbox(state_dir)  # a second opening sees what a restart would: the committed file
+    assert [r.event_id for r in crashed.pending()] == ["e1", "e2", "e2"]
+    crashed._db.close()
+    # The next put deletes them in its own commit.
+    ob.put_many([msg(4)], event_id="e3")
+    assert _rows_in_file(ob.path) == ["e2", "e3"]
+    # Without a put, at most ACK_DELAY_S later (the keeper's periodic pass, or the next acknowledgement).
+    assert ob.ack_many([c]) == ["e2"]
+    assert ob.flush_acks() == 0 and _rows_in_file(ob.path) == ["e2", "e3"]
+    clock.advance(ACK_DELAY_S)
+    assert ob.flush_acks() == 1 and _rows_in_file(ob.path) == ["e3"]
+    # A clean stop deletes what was acknowledged.
+    (d,) = ob.pending()
+    assert ob.ack_many([d.seq]) == ["e3"]
+    ob.close()
+    assert _rows_in_file(state_dir / FILENAME) == []
+
+
+def test_the_keeper_deletes_late_acknowledgements_in_its_periodic_pass(tmp_path):
+    from firmware.clock import ManualClock
+    from service.mqtt.outbox import ACK_DELAY_S
+    from service.mqtt.outboxkeeper import OutboxKeeper
+
+    clock = ManualClock()
+    keeper = OutboxKeeper(tmp_path, clock=clock.monotonic)
+    seqs = keeper.put_many([msg(1), msg(2)], event_id="e1")
+    assert keeper.ack_many(seqs) == ["e1"] and len(keeper) == 0 and keeper.pending() == []
+    keeper.maintain()
+    assert _rows_in_file(tmp_path / FILENAME) == ["e1", "e1"]
+    clock.advance(ACK_DELAY_S)
+    keeper.maintain()
+    assert _rows_in_file(tmp_path / FILENAME) == []
+    keeper.close()
+
+
+def test_a_new_outbox_has_small_pages_and_an_old_one_is_rebuilt_with_its_rows(tmp_path):
+    from service.mqtt.outbox import PAGE_SIZE, _SCHEMA
+
+    fresh = Outbox(tmp_path / "new")
+    assert fresh._db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 512
+    fresh.close()
+    old = tmp_path / "old" / FILENAME
+    old.parent.mkdir()
+    db = sqlite3.connect(old, isolation_level=None)  # an outbox as made before 2026-12-02: 4 KiB pages
+    db.execute("PRAGMA page_size = 4096")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.executescript(_SCHEMA)
+    db.execute("INSERT INTO outbox(topic, payload, qos, retain, event_id, priority, created) "
+               "VALUES ('nightcramp/bed1/event', x'7b7d', 1, 0, 'kept', 2, '2026-12-01T23:00:00+00:00')")
+    db.close()
+    ob = Outbox(old.parent)
+    assert ob._db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    assert ob._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [(r.event_id, r.message.payload) for r in ob.pending()] == [("kept", b"{}")]
+    assert ob.put(msg(1), event_id="new") > ob.pending()[0].seq
+    ob.close()

@@ -57,10 +57,11 @@ def test_a_damaged_outbox_found_in_mid_run_is_set_aside_and_its_rows_kept(tmp_pa
     path = tmp_path / "outbox.sqlite3"
     other = sqlite3.connect(path)
     other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = other.execute("PRAGMA page_size").fetchone()[0]
     other.close()
-    with open(path, "r+b") as f:
-        f.seek(8192)
-        f.write(os.urandom(8192))
+    with open(path, "r+b") as f:  # pages 3 and 4: the sequence and the first index, which every put writes
+        f.seek(2 * page)
+        f.write(os.urandom(2 * page))
     seqs = keeper.put_many([Message("t", "after", 1)], event_id="late")
     assert seqs == [41]
     assert keeper.status().set_aside == 1

@@ -110,3 +110,29 @@ def test_a_flapping_store_is_one_fault_in_the_log(tmp_path, caplog):
         clock.advance(30)
     assert tracker.faults == 1 and tracker.in_fault
     assert sum("keeping what cannot" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_the_periodic_pass_writes_the_batch_once_its_oldest_row_has_waited_the_interval(tmp_path):
+    from service.pipeline.movement import MinuteSummary
+
+    clock = ManualClock(START)
+    keeper = RecordKeeper(tmp_path, clock=clock, flush_interval_s=30.0)
+    keeper.start_session()
+
+    def rows(table: str) -> int:
+        db = sqlite3.connect(tmp_path / DB_NAME)
+        try:
+            return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        finally:
+            db.close()
+
+    keeper.add_minute(clock.wall(), MinuteSummary("leg", clock.monotonic(), 10.0, 0.0, 0, 60))
+    clock.advance(20)
+    keeper.add_temperature(clock.wall(), 19.0)  # later in the minute: it joins the same batch
+    keeper.flush()  # the core's 30 s flush: nothing is due yet
+    keeper.maintain()
+    assert rows("minutes") == 0
+    clock.advance(10)  # the minute row has waited 30 s
+    keeper.maintain()
+    assert rows("minutes") == 1 and rows("temperatures") == 1  # one commit for both
+    keeper.close()

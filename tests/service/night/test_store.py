@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from firmware.clock import ManualClock
 from firmware.errors import StoreError
+from service.events import Event, StampedEvent, new_id
 from service.config import Config
 from service.night.history import build_history
 from service.night.outputs import build_morning_log
 from service.pipeline.nightwindow import NightWindow
+from service.pipeline.timebase import TimeBase
 from service.night.store import SCHEMA_VERSION, NightStore
 from support.nightbuilder import Cramp, NightSpec, make
 from support import ROOT
@@ -60,10 +63,15 @@ def test_episode_is_committed_at_once_minutes_wait_for_the_batch(state_dir):
     store.add_minute(tb.wall_at(t), MinuteSummary("leg", t, 12.0, 0.1, 0, 60))
     store.add_temperature(tb.wall_at(t), 19.5)
     assert count(store.path, "minutes") == 0  # batched: not yet written
-    clock.advance(25)  # 35 s since the last commit > 30 s
+    clock.advance(25)  # 35 s since the last commit, but the batch's oldest row has waited 25 s
     store.add_temperature(tb.wall_at(clock.monotonic()), 19.6)
+    assert count(store.path, "minutes") == 0
+    clock.advance(5)  # it has waited 30 s: the next row, or the keeper's periodic pass, writes the batch
+    assert store.flush_due()
+    store.flush_if_due()
     assert count(store.path, "minutes") == 1
     assert count(store.path, "temperatures") == 2
+    assert not store.flush_due() and store.flush_if_due() == 0
     store.close()
 
 
@@ -286,4 +294,180 @@ def test_policy_fields_snoozed_false_alarm_and_unattached_presses(state_dir):
     assert not eps["real"].false_alarm
     assert all(ep.acknowledged is None for ep in eps.values())
     assert sum(ep.false_alarm for ep in eps.values()) == 2
+    store.close()
+
+
+def _episode_row(path, episode_id: str) -> dict:
+    with other_connection(path) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM episodes WHERE id = ?", (episode_id,)).fetchone()
+    return dict(row) if row is not None else {}
+
+
+def test_in_episode_detail_waits_for_the_batch_the_alert_and_its_answers_do_not(state_dir):
+    from service.night.store import BATCHED_EVENTS
+
+    assert BATCHED_EVENTS == {"cramp_update", "warm_compress", "stretch_prompt"}
+    store, clock, tb, writer = make(state_dir, START, BERLIN, flush_interval_s=30.0)
+    clock.advance(3600)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "ep", onset=t - 11.0, intensity=0.4)
+    assert count(store.path, "events") == 1 and count(store.path, "episodes") == 1  # the alert: at once
+    writer.emit("warm_compress", t, "leg", "ep", text="warm")
+    clock.advance(15)
+    writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=26.0, intensity=0.7)
+    # The running detail is not committed on its own...
+    assert count(store.path, "events") == 1
+    assert _episode_row(store.path, "ep")["duration_s"] == 11.0 and _episode_row(store.path, "ep")["prompts"] == ""
+    # ...an acknowledgement is, and carries it along, in order.
+    clock.advance(3)
+    writer.emit("acknowledged", clock.monotonic(), "leg", "ep", source="button")
+    with other_connection(store.path) as db:
+        kinds = [r[0] for r in db.execute("SELECT type FROM events ORDER BY t_mono, rowid")]
+    assert kinds == ["cramp_start", "warm_compress", "cramp_update", "acknowledged"]
+    row = _episode_row(store.path, "ep")
+    assert row["duration_s"] == 26.0 and row["peak_intensity"] == 0.7 and row["prompts"] == "warm_compress"
+    assert row["ack_after_s"] == 18.0
+    # The next update reaches the disk with the next flush of the batch (a minute row here).
+    from service.pipeline.movement import MinuteSummary
+
+    clock.advance(12)
+    writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=41.0, intensity=0.5)
+    writer.emit("stretch_prompt", clock.monotonic(), "leg", "ep", stretch="calf", hold_s=30)
+    assert _episode_row(store.path, "ep")["duration_s"] == 26.0
+    clock.advance(20)  # the update has waited 20 s: not yet
+    store.add_temperature(tb.wall_at(clock.monotonic()), 19.0)
+    assert _episode_row(store.path, "ep")["duration_s"] == 26.0
+    clock.advance(10)  # 30 s: the next row queued writes the batch
+    store.add_minute(tb.wall_at(clock.monotonic() - 60), MinuteSummary("leg", clock.monotonic() - 60, 150.0, 0.8, 1, 60))
+    row = _episode_row(store.path, "ep")
+    assert row["duration_s"] == 41.0 and row["prompts"] == "warm_compress,stretch_prompt"
+    assert count(store.path, "minutes") == 1
+    clock.advance(5)
+    writer.emit("cramp_end", clock.monotonic(), "leg", "ep", onset=t - 11.0, duration_s=64.0, intensity=0.5)
+    row = _episode_row(store.path, "ep")
+    assert row["end_utc"] is not None and row["duration_s"] == 64.0 and row["peak_intensity"] == 0.7
+    (episode,) = store.night(NIGHT).episodes
+    assert episode.duration_s == 64.0 and episode.prompts == ("warm_compress", "stretch_prompt")
+    store.close()
+
+
+def test_a_batched_event_given_twice_counts_once(state_dir):
+    store, clock, tb, writer = make(state_dir, START, BERLIN)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "ep", onset=t - 5.0)
+    prompt = writer.emit("warm_compress", t, "leg", "ep")
+    store.record_event(prompt)  # a replay (the keeper's hold gives back what a failed write had queued)
+    store.flush()
+    store.record_event(prompt)
+    store.flush()
+    assert store.night(NIGHT).episodes[0].prompts == ("warm_compress",)
+    assert count(store.path, "events") == 2
+    store.close()
+
+
+def test_a_failed_commit_holds_the_batched_detail_and_writes_it_once(tmp_path):
+    from service.night.keeper import RecordKeeper
+
+    clock = ManualClock(START.astimezone(timezone.utc), t0=1000.0)
+    keeper = RecordKeeper(tmp_path, window=NightWindow(time(22, 0), time(7, 30), BERLIN), clock=clock)
+    keeper.start_session()
+    t = clock.monotonic()
+    stamp = lambda kind, **f: StampedEvent(new_id(), TimeBase(clock, BERLIN).iso(clock.monotonic()),
+                                           Event(kind, clock.monotonic(), "leg", "ep", f))
+    keeper.record_event(stamp("cramp_start", onset=t - 5.0))
+    keeper.record_event(stamp("warm_compress"))
+    clock.advance(15)
+    keeper.record_event(stamp("cramp_update", duration_s=20.0, intensity=0.6))
+    locker = sqlite3.connect(tmp_path / "night.sqlite3", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the file: the acknowledgement's commit fails
+    clock.advance(2)
+    keeper.record_event(stamp("acknowledged", source="button"))
+    assert keeper.status().status == "fault" and keeper.status().held >= 3
+    locker.execute("ROLLBACK")
+    locker.close()
+    clock.advance(120)
+    keeper.maintain()
+    assert keeper.status().held == 0
+    keeper.close()
+    row = _episode_row(tmp_path / "night.sqlite3", "ep")
+    assert row["prompts"] == "warm_compress" and row["duration_s"] == 20.0 and row["ack_after_s"] == 17.0
+    assert count(tmp_path / "night.sqlite3", "events") == 4
+
+
+_KILLED_EPISODE = """
+import sys, time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from service.pipeline.movement import MinuteSummary
+from support.nightbuilder import make
+
+store, clock, tb, writer = make(sys.argv[1], datetime.fromisoformat(sys.argv[2]), ZoneInfo("Europe/Berlin"))
+clock.advance(3600)
+onset = clock.monotonic() - 11.0
+writer.emit("cramp_start", clock.monotonic(), "leg", "ep", onset=onset, intensity=0.4)
+writer.emit("warm_compress", clock.monotonic(), "leg", "ep")
+for k in range(1, 9):  # two minutes of updates every 15 s, a minute row every 60 s
+    clock.advance(15)
+    writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=clock.monotonic() - onset, intensity=0.6)
+    if k % 4 == 0:
+        store.add_minute(tb.wall_at(clock.monotonic() - 60), MinuteSummary("leg", clock.monotonic() - 60, 150.0, 0.8, 1, 60))
+clock.advance(1)
+writer.emit("acknowledged", clock.monotonic(), "leg", "ep", source="button")
+print("acknowledged", clock.monotonic() - onset, flush=True)
+clock.advance(14)
+writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=clock.monotonic() - onset, intensity=0.9)
+print("waiting", flush=True)
+time.sleep(3600)  # SIGKILLed here: no flush, no close
+"""
+
+
+def test_sigkill_right_after_an_acknowledgement_keeps_it_and_loses_at_most_the_last_detail(state_dir):
+    db = state_dir / "night.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_EPISODE, str(db), START.isoformat()], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.split())
+        if line.startswith("waiting"):
+            break
+    else:
+        pytest.fail(f"writer ended early: {proc.wait()} {proc.stderr.read()}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    acked_at = float(lines[0][1])  # 11 s before the alert + 8 updates of 15 s + 1 s
+
+    # On disk, as a power cut would leave it: the alert, the prompt and every update up to the
+    # acknowledgement (which carried them), and the acknowledgement; the update after it was still batched.
+    row = _episode_row(db, "ep")
+    assert row["acknowledged_utc"] is not None and row["ack_after_s"] == 121.0
+    assert row["prompts"] == "warm_compress" and row["end_utc"] is None
+    assert row["duration_s"] == acked_at - 1.0 and row["peak_intensity"] == 0.6
+    with other_connection(db) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT type FROM events ORDER BY t_mono, rowid")]
+    assert kinds == ["cramp_start", "warm_compress", *["cramp_update"] * 8, "acknowledged"]
+
+    # The next start closes the episode as interrupted, no shorter than what was on disk.
+    store, clock, tb, writer = make(db, START + timedelta(hours=1, minutes=30), BERLIN)
+    (episode,) = store.night(NIGHT).episodes
+    store.close()
+    assert episode.interrupted and episode.acknowledged is not None
+    assert acked_at - 1.0 <= episode.duration_s <= acked_at + 15.0
+
+
+def test_a_clock_step_shifts_the_batched_detail_with_what_was_committed(state_dir):
+    store, clock, tb, writer = make(state_dir, START, BERLIN)
+    t = clock.monotonic()
+    writer.emit("cramp_start", t, "leg", "ep", onset=t - 5.0)
+    clock.advance(15)
+    writer.emit("cramp_update", clock.monotonic(), "leg", "ep", duration_s=20.0)  # batched, not yet written
+    store.relabel_wall(3600.0)  # the labels of this run were an hour behind
+    store.flush()
+    with other_connection(store.path) as db:
+        walls = dict(db.execute("SELECT type, wall_utc FROM events"))
+    assert walls["cramp_update"] - walls["cramp_start"] == 15.0
+    assert walls["cramp_start"] == (START + timedelta(hours=1)).timestamp()
     store.close()
