@@ -245,6 +245,13 @@ class Config:
             return self.base_state_dir / SIMULATED_SUBDIR
         return self.base_state_dir
 
+    def simulated(self, simulate: bool = True) -> "Config":
+        """This configuration in the try-it mode (``device.simulated``: its state in ``<state_dir>/simulated``);
+        itself when ``simulate`` is false or it already is."""
+        if not simulate or self.device.simulated:
+            return self
+        return replace(self, device=replace(self.device, simulated=True))
+
     def mqtt_password(self) -> str:
         """The broker password, read from ``password_file`` when given (never logged)."""
         if self.mqtt.password_file:

@@ -31,17 +31,9 @@ from service.night.store import DB_NAME, NightStore
 log = logging.getLogger(__name__)
 
 
-def config_for(config: Config, simulate: bool) -> Config:
-    """The configuration a reading command (``log``, ``history``, ``label``, ``tune``, ``export``) uses:
-    ``config`` itself, or with ``--simulate`` the try-it mode's (:func:`simulated_config`)."""
-    return simulated_config(config) if simulate else config
-
-
 def simulated_config(config: Config) -> Config:
     """``config`` with ``device.simulated`` set: its state directory becomes ``<state_dir>/simulated``."""
-    if config.device.simulated:
-        return config
-    return replace(config, device=replace(config.device, simulated=True))
+    return config.simulated()
 
 
 def record_end(config: Config) -> datetime | None:

@@ -28,9 +28,7 @@ SETTABLE = ("cramp", "false_alarm", "missed_cramp")
 
 def _load(args: argparse.Namespace) -> cfg.Config:
     """The configuration, or with ``--simulate`` the try-it mode's (its state in ``<state_dir>/simulated``)."""
-    from service.app.simulated import config_for
-
-    return config_for(cfg.load(args.config), getattr(args, "simulate", False))
+    return cfg.load(args.config).simulated(getattr(args, "simulate", False))
 
 
 def _days(text: str) -> int:

@@ -36,9 +36,7 @@ _ACCESS_HINT = ("permission denied: run with sudo or join the nightcramp group, 
 
 def _open_store(args) -> tuple[Any, NightStore]:
     from service import config as cfg
-    from service.app.simulated import config_for
-
-    config = config_for(cfg.load(args.config), getattr(args, "simulate", False))
+    config = cfg.load(args.config).simulated(getattr(args, "simulate", False))
     record = getattr(args, "record", None)
     path = Path(record) if record else config.state_dir / DB_NAME
     try:
