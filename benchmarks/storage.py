@@ -12,7 +12,8 @@ service gives them (the prompts' texts included).
 
 Every event also goes through the MQTT outbox (``outbox.sqlite3`` beside the
 record: the messages the bridge would publish, put before publishing and
-deleted at once as if the broker acknowledged them).  Its bytes are counted
+deleted at once as if the broker acknowledged them; the cramp updates are kept in its memory only, as the
+service does).  Its bytes are counted
 apart (the ``outbox`` columns) and are not in the record's columns.
 
     .venv/bin/python -m benchmarks.storage
@@ -131,7 +132,8 @@ def run_night(directory: Path, legs: tuple[str, ...], flush_interval_s: float, p
         stamped = StampedEvent(new_id(), tb.iso(t), Event(type_, t, legs[0], episode, fields))
         store.record_event(stamped)
         built = tracker.messages(stamped)
-        outbox.ack_many(outbox.put_many(built.outbox, stamped.event_id, built.priority, stamped.wall_time))
+        outbox.ack_many(outbox.put_many(built.outbox, stamped.event_id, built.priority, stamped.wall_time,
+                                        volatile=built.volatile))
         store.mark_delivered(stamped.event_id, tb.wall_at(t))  # the broker acknowledged it
         events += 1
 

@@ -201,7 +201,8 @@ class EventSender:
         """Send one event as the core does: outbox messages first, then any retained cramp change."""
         with self._lock:
             built = self.episodes.messages(stamped_event)
-            seqs = self.bridge.send(stamped_event.event_id, built.outbox, built.priority, stamped_event.wall_time)
+            seqs = self.bridge.send(stamped_event.event_id, built.outbox, built.priority, stamped_event.wall_time,
+                                    volatile=built.volatile)  # cramp updates: memory only, as the core does
             self.bridge.set_retained(built.retained)
         return seqs
 

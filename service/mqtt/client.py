@@ -210,8 +210,11 @@ class MQTTBridge:
     # ------------------------------------------------------------ sending
 
     def send(self, event_id: str, messages: Sequence[msgs.Message], priority: int = msgs.PRIORITY_NORMAL,
-             created: str | None = None) -> list[int]:
+             created: str | None = None, volatile: bool = False) -> list[int]:
         """Commit one event's messages to the outbox in one transaction, then publish them (QoS 1, in order).
+
+        ``volatile`` (cramp updates): the outbox queues them in memory only, same order, QoS and PUBACK
+        handling, never written to its file, lost at a restart (docs/mqtt.md, "Outbox").
 
         Each row is deleted on its PUBACK; :meth:`delivered` turns true (and
         ``on_delivered`` fires) when none of ``event_id``'s rows is left.
@@ -219,7 +222,11 @@ class MQTTBridge:
         ``created`` (ISO 8601) is when the event happened.  Returns the outbox
         sequence numbers.  Never blocks on the network.
         """
-        seqs = self.outbox.put_many(messages, event_id=event_id, priority=priority, created=created)
+        if volatile:
+            seqs = self.outbox.put_many(messages, event_id=event_id, priority=priority, created=created,
+                                        volatile=True)
+        else:
+            seqs = self.outbox.put_many(messages, event_id=event_id, priority=priority, created=created)
         self._wake()
         return seqs
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from service import events as ev
 from service.mqtt.messages import (Message, Topics, cramp_binary, event_payload, event_priority,
-                                   json_payload)
+                                   event_volatile, json_payload)
 
 #: Episode event type -> Frigate-like ``type`` on ``<base>/episode``.
 EPISODE_PHASES = {ev.CRAMP_START: "start", ev.CRAMP_UPDATE: "update", ev.CRAMP_END: "end"}
@@ -28,6 +28,7 @@ class EventMessages:
     outbox: list[Message]
     retained: list[Message]
     priority: int
+    volatile: bool = False  # the outbox keeps them in memory only (a cramp update: superseded by the next)
 
 
 class EpisodeTracker:
@@ -89,7 +90,8 @@ class EpisodeTracker:
                 self._leg_episode[e.leg] = episode_id
             if set(self._leg_episode) != was_active:
                 retained = cramp_binary(self.topics, self.legs, self._leg_episode)
-        return EventMessages(outbox=outbox, retained=retained, priority=event_priority(e.type))
+        return EventMessages(outbox=outbox, retained=retained, priority=event_priority(e.type),
+                             volatile=event_volatile(e.type))
 
     def _snapshot(self, before: dict[str, Any] | None, stamped: ev.StampedEvent, payload: Mapping[str, Any],
                   episode_id: str) -> dict[str, Any]:

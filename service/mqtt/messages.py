@@ -53,6 +53,9 @@ PRIORITY_DROPPABLE = 0  # cramp updates: the next update or the end supersedes t
 PRIORITY_NORMAL = 1  # prompts, faults, acknowledgements, the morning log
 PRIORITY_KEEP = 2  # cramp start and end: the record of what happened
 _EVENT_PRIORITY = {ev.CRAMP_UPDATE: PRIORITY_DROPPABLE, ev.CRAMP_START: PRIORITY_KEEP, ev.CRAMP_END: PRIORITY_KEEP}
+# Events whose messages the outbox keeps in memory only (never written to its file; lost at a restart): a cramp
+# update is superseded by the next update or the episode's end, which is durable (docs/mqtt.md, "Outbox").
+VOLATILE_EVENTS = frozenset({ev.CRAMP_UPDATE})
 
 # Sample-clock fields (seconds, same clock as Event.t) that are also given as wall-clock times.
 _SAMPLE_CLOCK_FIELDS = ("onset", "end")
@@ -329,6 +332,11 @@ def event_payload(topics: Topics, stamped: ev.StampedEvent) -> dict[str, Any]:
 def event_priority(event_type: str) -> int:
     """How reluctantly the outbox drops this event when full (see PRIORITY_*)."""
     return _EVENT_PRIORITY.get(event_type, PRIORITY_NORMAL)
+
+
+def event_volatile(event_type: str) -> bool:
+    """True when the outbox keeps this event's messages in memory only (see VOLATILE_EVENTS)."""
+    return event_type in VOLATILE_EVENTS
 
 
 # ---------------------------------------------------------------- morning log, errors, drops

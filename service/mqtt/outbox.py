@@ -1,4 +1,4 @@
-"""The persistent outbox: every event is on disk before it is published.
+"""The persistent outbox: every event (but a cramp update) is on disk before it is published.
 
 A message is committed to SQLite (``outbox.sqlite3`` in the state directory)
 before the MQTT client sees it, and deleted only when the broker has
@@ -19,6 +19,24 @@ the restart, the rare duplicate subscribers drop by ``event_id``.  A bad night
 has some 200 events, and each commit costs at least a 4 KiB page of the WAL at
 the block layer; the file uses :data:`PAGE_SIZE` pages for the same reason
 (docs/morning-log.md, "Bytes written per night").
+
+Volatile messages: a ``cramp_update`` (the periodic "still cramping, N s so
+far" of an open episode) is superseded by the next update or by the
+episode's ``cramp_end``, which stays durable.  Its messages are put with
+``volatile=True``: they take the same queue, the same sequence numbers, the
+same publish order and QoS and leave on the PUBACK like the others, and count
+toward the bound, but they are kept in memory only and never written to the
+file (on a 16-alarm night about half the commits were updates).  A restart,
+a crash or a power cut loses the volatile messages the broker has not
+acknowledged; that is harmless: the next update or the end carries the
+episode's duration (docs/mqtt.md, docs/reliability.md).  Sequence numbers
+stay unique across durable and volatile rows and across restarts: the file's
+``sqlite_sequence`` is kept :data:`SEQ_RESERVE` ahead of the largest seq given
+out (raised inside a durable put's own commit, or by a commit of its own once
+the volatile messages used up the reserve, which a night does not), and a
+reopened outbox continues after the reserve.  A failing disk (read-only,
+full) does not stop a volatile put: only that reserve, or a full outbox's
+drop record, would need the file, and their failure is logged and skipped.
 
 The outbox is bounded (``mqtt.outbox_max_events`` events; an event is one or
 two messages, all dropped together).  When full, the oldest event of the
@@ -51,6 +69,9 @@ PAGE_SIZE = 512
 """Page size of the file: a put touches four pages or more (the row and its overflow, its two indexes, the
 sequence), each appended whole to the WAL, and the smallest pages cost the fewest bytes (docs/morning-log.md);
 a file made with other pages (4 KiB before 2026-12-02) is rebuilt at open."""
+SEQ_RESERVE = 1000
+"""How far the file's sequence is kept ahead of the seqs given out, so the volatile messages (never written)
+never reuse a seq after a restart."""
 ACK_DELAY_S = 30.0
 """At most this long between an acknowledgement and the deletion of its row from the file (see above)."""
 
@@ -89,6 +110,7 @@ class OutboxRow:
     event_id: str | None
     priority: int
     created: str
+    volatile: bool = False  # in memory only (a cramp update), never in the file
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,9 @@ class Outbox:
         self._lock = threading.RLock()
         self._clock = clock
         self._acked: dict[int, float] = {}  # seq -> when acknowledged: rows of the file not yet deleted
+        self._volatile: dict[int, OutboxRow] = {}  # seq -> undelivered volatile row (memory only), in seq order
+        self._seq = 0  # the largest seq given out (durable or volatile)
+        self._reserved = 0  # the file's sqlite_sequence: no seq up to it is given out after a restart
         self._listeners: list[Callable[[Dropped, int], None]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +172,14 @@ class Outbox:
                 self._db = self._open()
             except sqlite3.Error as exc2:
                 raise StoreError(f"cannot open the outbox {self.path}: {exc2}") from None
+        try:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            top = self._db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"cannot read the outbox {self.path}: {exc}") from None
+        self._reserved = max(int(row[0]) if row else 0, int(top))
+        self._seq = self._reserved  # after a restart: past every seq a volatile message may have had
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -218,29 +251,93 @@ class Outbox:
         self._listeners.append(listener)
 
     def put(self, message: Message, event_id: str | None = None, priority: int = PRIORITY_NORMAL,
-            created: str | None = None) -> int:
-        """Commit one message; return its sequence number."""
-        return self.put_many([message], event_id, priority, created)[0]
+            created: str | None = None, volatile: bool = False) -> int:
+        """Commit one message (``volatile``: keep it in memory only); return its sequence number."""
+        return self.put_many([message], event_id, priority, created, volatile=volatile)[0]
 
     def put_many(self, messages: Iterable[Message], event_id: str | None = None, priority: int = PRIORITY_NORMAL,
-                 created: str | None = None, seqs: Iterable[int] | None = None) -> list[int]:
+                 created: str | None = None, seqs: Iterable[int] | None = None,
+                 volatile: bool = False) -> list[int]:
         """Commit several messages of one event in one transaction (one fsync); return their seqs in order.
 
         ``seqs`` gives the rows their sequence numbers (messages the keeper held in memory keep the ones
-        they were published with); by default the next free ones.
+        they were published with); by default the next free ones.  ``volatile``: the messages are queued in
+        memory only, never written to the file (a cramp update; see the module docstring).
         """
         created = created or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        messages = list(messages)
+        if volatile:
+            return self._put_volatile(messages, event_id, int(priority), created, seqs)
         rows = [(m.topic, m.payload_bytes(), int(m.qos), int(bool(m.retain)), event_id, int(priority), created)
                 for m in messages]
-        given = list(seqs) if seqs is not None else [None] * len(rows)
         with self._transaction():
             deleted = self._delete_acked()  # the acknowledged rows go in this commit, at no fsync of their own
-            seqs = [self._db.execute(
-                "INSERT INTO outbox(seq, topic, payload, qos, retain, event_id, priority, created) "
-                "VALUES (?,?,?,?,?,?,?,?)", (seq, *row)).lastrowid for seq, row in zip(given, rows)]
-            drops = self._enforce_bound(protect=set(seqs))
+            given = self._take_seqs(len(rows), seqs)
+            for seq, row in zip(given, rows):
+                self._db.execute("INSERT INTO outbox(seq, topic, payload, qos, retain, event_id, priority, created) "
+                                 "VALUES (?,?,?,?,?,?,?,?)", (seq, *row))
+            reserve = self._seq + SEQ_RESERVE if self._seq + SEQ_RESERVE // 2 > self._reserved else None
+            if reserve is not None:  # in this commit: the volatile seqs to come are safe from a restart
+                self._db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'", (reserve,))
+            drops = self._enforce_bound(protect=set(given))
             total = self._dropped_total() if drops else 0
+        if reserve is not None:
+            self._reserved = max(self._reserved, reserve)
+        seqs = given
         self._forget_acked(deleted)
+        self._announce(drops, total)
+        return seqs
+
+    def _take_seqs(self, n: int, seqs: Iterable[int] | None) -> list[int]:
+        """Under the lock: the given seqs (the counter moves past them) or the next ``n`` free ones."""
+        if seqs is not None:
+            given = [int(s) for s in seqs]
+        else:
+            given = list(range(self._seq + 1, self._seq + 1 + n))
+        self._seq = max([self._seq, *given])
+        return given
+
+    def _put_volatile(self, messages: list[Message], event_id: str | None, priority: int, created: str,
+                      seqs: Iterable[int] | None) -> list[int]:
+        with self._lock:
+            given = self._take_seqs(len(messages), seqs)
+            top = max(self._volatile, default=0)
+            for seq, m in zip(given, messages):
+                self._volatile[seq] = OutboxRow(seq, m, event_id, priority, created, volatile=True)
+            if given and min(given) < top:  # given seqs below others (the keeper's): keep the dict in seq order
+                self._volatile = dict(sorted(self._volatile.items()))
+            drops: list[Dropped] = []
+            total = 0
+            try:
+                if self._seq > self._reserved:  # the reserve is used up (not on a night): one commit to raise it
+                    reserve = self._seq + SEQ_RESERVE
+                    with self._transaction():
+                        self._db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'",
+                                         (reserve,))
+                        if self._db.execute("SELECT changes()").fetchone()[0] == 0:
+                            self._db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)",
+                                             (reserve,))
+                    self._reserved = reserve
+                (rows,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+                if rows + len(self._volatile) > self.max_events and self._events() > self.max_events:
+                    with self._transaction():  # full: the drops are recorded in the file
+                        drops = self._enforce_bound(protect=set(given))
+                        total = self._dropped_total() if drops else 0
+            except sqlite3.Error as exc:
+                log.warning("cannot read the outbox %s: %s (a cramp update is queued in memory all the same)",
+                            self.path, exc)
+            except StoreError as exc:  # a failing disk: the volatile message is published all the same
+                log.warning("%s (a cramp update is queued in memory all the same)", exc)
+        self._announce(drops, total)
+        return given
+
+    def _events(self) -> int:
+        """Events waiting, file and memory (acknowledged rows not yet deleted count until they are)."""
+        (events,) = self._db.execute(
+            "SELECT COUNT(DISTINCT COALESCE(event_id, 'seq:' || seq)) FROM outbox").fetchone()
+        return events + len({r.event_id if r.event_id is not None else ("seq", s) for s, r in self._volatile.items()})
+
+    def _announce(self, drops: list[Dropped], total: int) -> None:
         for d in drops:
             log.warning("outbox full (%d events): dropped undelivered %s (event %s, queued %s)",
                         self.max_events, d.topic, d.event_id, d.created)
@@ -249,24 +346,35 @@ class Outbox:
                     listener(d, total)
                 except Exception:
                     log.exception("outbox drop listener failed")
-        return seqs
 
     def _enforce_bound(self, protect: set[int]) -> list[Dropped]:
-        """Drop whole events (all their messages), lowest priority and oldest first, down to the bound."""
+        """Drop whole events (all their messages), lowest priority and oldest first, down to the bound.
+
+        Volatile events (memory only) count and are dropped like the others; the drop is recorded in the file."""
         (rows,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        if rows <= self.max_events:  # rows >= events, so nothing to count
+        if rows + len(self._volatile) <= self.max_events:  # rows >= events, so nothing to count
             return []
-        (events,) = self._db.execute(
-            "SELECT COUNT(DISTINCT COALESCE(event_id, 'seq:' || seq)) FROM outbox").fetchone()
+        events = self._events()
         placeholders = ",".join("?" * len(protect)) or "NULL"
         drops: list[Dropped] = []
         while events > self.max_events:
             victim = self._db.execute(
-                f"SELECT seq, event_id FROM outbox WHERE seq NOT IN ({placeholders}) ORDER BY priority, seq LIMIT 1",
-                tuple(protect)).fetchone()
+                f"SELECT priority, seq, event_id FROM outbox WHERE seq NOT IN ({placeholders}) "
+                "ORDER BY priority, seq LIMIT 1", tuple(protect)).fetchone()
+            mem = min(((r.priority, s, r.event_id) for s, r in self._volatile.items() if s not in protect),
+                      default=None)
+            if mem is not None and (victim is None or mem[:2] < tuple(victim[:2])):
+                _, seq, event_id = mem
+                gone = [s for s, r in self._volatile.items()
+                        if (r.event_id == event_id if event_id is not None else s == seq)]
+                for s in gone:
+                    r = self._volatile.pop(s)
+                    drops.append(Dropped(s, r.message.topic, r.event_id, r.priority, r.created))
+                events -= 1
+                continue
             if victim is None:
                 break
-            seq, event_id = victim
+            _, seq, event_id = victim
             where, args = ("event_id = ?", (event_id,)) if event_id is not None else ("seq = ?", (seq,))
             drops += [Dropped(*r) for r in self._db.execute(
                 f"SELECT seq, topic, event_id, priority, created FROM outbox WHERE {where} ORDER BY seq", args)]
@@ -309,9 +417,17 @@ class Outbox:
         if not seqs:
             return []
         with self._lock:
+            done: list[str] = []
+            vol = [self._volatile.pop(s) for s in dict.fromkeys(seqs) if s in self._volatile]
+            if vol:  # memory only: nothing to delete from the file
+                left = {r.event_id for r in self._volatile.values()}
+                done += [eid for eid in dict.fromkeys(r.event_id for r in vol)
+                         if eid is not None and eid not in left]
+                seqs = [s for s in seqs if s not in {r.seq for r in vol}]
+                if not seqs:
+                    return done
             try:
                 new = [s for s in dict.fromkeys(seqs) if s not in self._acked]
-                done: list[str] = []
                 if new:
                     placeholders = ",".join("?" * len(new))
                     rows = self._db.execute(f"SELECT seq, event_id FROM outbox WHERE seq IN ({placeholders}) "
@@ -345,17 +461,29 @@ class Outbox:
     def reserve_seq(self, seq: int) -> None:
         """Make every new row's seq larger than ``seq`` (a fresh file continues the numbering of the old)."""
         seq = int(seq)
+        with self._lock:
+            self._seq = max(self._seq, seq)
         with self._transaction():
             if self._db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'outbox'",
                                 (seq,)).rowcount == 0:
                 top = self._db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
                 self._db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('outbox', ?)", (max(seq, top),))
+            self._reserved = max(self._reserved, seq)
 
     def max_seq(self) -> int:
-        """The largest seq ever given out in this file (0: none)."""
+        """The largest seq given out, volatile ones included, or reserved in the file (0: none)."""
         with self._lock:
-            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-        return int(row[0]) if row else 0
+            return self._seq
+
+    def advance_seq(self, seq: int) -> None:
+        """Give out only seqs larger than ``seq`` from now on (memory only: the keeper's held rows have them)."""
+        with self._lock:
+            self._seq = max(self._seq, int(seq))
+
+    def is_volatile(self, seq: int) -> bool:
+        """True for an undelivered volatile (memory-only) message."""
+        with self._lock:
+            return seq in self._volatile
 
     def events_of(self, seqs: Iterable[int]) -> dict[str, list[int]]:
         """For the events that own any of ``seqs``: event id -> those of ``seqs`` and every other seq of it still
@@ -384,16 +512,28 @@ class Outbox:
                 "SELECT seq, topic, payload, qos, retain, event_id, priority, created FROM outbox "
                 "WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit + len(self._acked))).fetchall()
             rows = [r for r in rows if r[0] not in self._acked][:limit]
-        return [OutboxRow(seq, Message(topic, bytes(payload), qos, bool(retain)), event_id, priority, created)
-                for seq, topic, payload, qos, retain, event_id, priority, created in rows]
+            vol = [r for s, r in self._volatile.items() if s > after_seq][:limit]
+        out = [OutboxRow(seq, Message(topic, bytes(payload), qos, bool(retain)), event_id, priority, created)
+               for seq, topic, payload, qos, retain, event_id, priority, created in rows]
+        if vol:
+            out = sorted(out + vol, key=lambda r: r.seq)[:limit]
+        return out
+
+    def volatile_rows(self) -> list[OutboxRow]:
+        """The undelivered volatile messages, in seq order."""
+        with self._lock:
+            return list(self._volatile.values())
 
     def __len__(self) -> int:
         with self._lock:
-            return max(0, self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - len(self._acked))
+            return max(0, self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - len(self._acked)) + \
+                len(self._volatile)
 
     def has_event(self, event_id: str) -> bool:
         """True while some message of this event waits for the broker."""
         with self._lock:
+            if any(r.event_id == event_id for r in self._volatile.values()):
+                return True
             return any(r[0] not in self._acked for r in self._db.execute(
                 "SELECT seq FROM outbox WHERE event_id = ?", (event_id,)))
 
@@ -415,8 +555,14 @@ class Outbox:
         return [Dropped(*r) for r in rows]
 
     def close(self) -> None:
-        """Delete the acknowledged rows (a failure only means they are sent again after the restart), close."""
+        """Delete the acknowledged rows (a failure only means they are sent again after the restart), close.
+
+        Undelivered volatile messages are lost here, by design (the next update or the end supersedes them)."""
         with self._lock:
+            if self._volatile:
+                log.info("outbox %s: %d undelivered cramp-update messages (memory only) are not kept", self.path,
+                         len(self._volatile))
+                self._volatile.clear()
             try:
                 self.flush_acks(force=True)
             except StoreError as exc:

@@ -17,6 +17,13 @@ keeps working when the file does not:
   PUBACK that arrives later still finds them.  An acknowledgement that cannot
   be deleted from the file is remembered, and the row is not sent again.
 
+Volatile messages (cramp updates, ``put_many(..., volatile=True)``; see
+:mod:`service.mqtt.outbox`) never need the disk: they are queued in the
+outbox's memory while it is open, failing disk or not, and in the keeper's
+own memory while no outbox is open (moved to the outbox, still in memory
+only, once one is); they are never written to a file and never count as
+lost when the process stops.
+
 What is held in memory is lost if the process dies before the disk is back;
 that is the price of publishing at all.  The fault is logged when it starts
 and when it is over (:mod:`service.storagefault`), and shown in the state
@@ -152,12 +159,16 @@ class OutboxKeeper:
         else:
             self.fault.failed(exc)
 
+    def _holding(self) -> bool:
+        """Durable rows wait in memory for the disk (volatile ones wait for no disk)."""
+        return any(not r.volatile for r in self._mem.values())
+
     def _usable(self) -> bool:
         """The file may be written now: open, not failing (or its retry is due, in which case try it)."""
         if self._box is not None and not self.fault.failing and not self._mem and not self._acked:
             return True
         self._retry()
-        return self._box is not None and not self.fault.failing and not self._mem
+        return self._box is not None and not self.fault.failing and not self._holding()
 
     def _retry(self) -> None:
         if not self.fault.retry_due():
@@ -175,12 +186,14 @@ class OutboxKeeper:
             if self._acked:
                 box.ack_many(sorted(self._acked))
                 self._acked.clear()
+            box.advance_seq(self._next)
             by_event: OrderedDict[object, list[OutboxRow]] = OrderedDict()
             for row in self._mem.values():
-                by_event.setdefault(row.event_id if row.event_id is not None else ("seq", row.seq), []).append(row)
-            for rows in by_event.values():
+                key = row.event_id if row.event_id is not None else ("seq", row.seq)
+                by_event.setdefault((row.volatile, key), []).append(row)
+            for rows in by_event.values():  # volatile ones go to the outbox's memory, not to the file
                 box.put_many([r.message for r in rows], rows[0].event_id, rows[0].priority, rows[0].created,
-                             seqs=[r.seq for r in rows])
+                             seqs=[r.seq for r in rows], volatile=rows[0].volatile)
                 for r in rows:
                     del self._mem[r.seq]
             self.fault.worked()
@@ -200,13 +213,30 @@ class OutboxKeeper:
                 log.exception("outbox drop listener failed")
 
     def put_many(self, messages: Iterable[Message], event_id: str | None = None, priority: int = PRIORITY_NORMAL,
-                 created: str | None = None) -> list[int]:
-        """Commit one event's messages to the file, or hold them in memory; their seqs either way."""
+                 created: str | None = None, volatile: bool = False) -> list[int]:
+        """Commit one event's messages to the file, or hold them in memory; their seqs either way.
+
+        ``volatile`` (a cramp update): queued in memory only, never written, whatever the disk's state."""
         messages = list(messages)
         created = created or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
+            if volatile:
+                seqs = list(range(self._next + 1, self._next + 1 + len(messages)))
+                self._next += len(messages)
+                if self._box is not None:
+                    try:
+                        return self._box.put_many(messages, event_id, priority, created, seqs=seqs, volatile=True)
+                    except _ERRORS as exc:  # not from the disk (the outbox logs those); keep it here
+                        log.warning("outbox: %s; the cramp update waits in the keeper's memory", exc)
+                for seq, m in zip(seqs, messages):
+                    self._mem[seq] = OutboxRow(seq, m, event_id, int(priority), created, volatile=True)
+                drops = self._bound(protect=set(seqs))
+                for d in drops:
+                    self._forward_drop(d, 0)
+                return seqs
             if self._usable():
                 try:
+                    self._box.advance_seq(self._next)
                     seqs = self._box.put_many(messages, event_id, priority, created)
                     self._next = max([self._next, *seqs])
                     self.fault.worked()
@@ -215,6 +245,7 @@ class OutboxKeeper:
                     self._failed(exc)
                     if self._usable():  # a damaged file replaced by a fresh one
                         try:
+                            self._box.advance_seq(self._next)
                             seqs = self._box.put_many(messages, event_id, priority, created)
                             self._next = max([self._next, *seqs])
                             return seqs
@@ -258,6 +289,10 @@ class OutboxKeeper:
         with self._lock:
             mem = [s for s in seqs if s in self._mem]
             disk = [s for s in seqs if s not in self._mem]
+            vol = [s for s in disk if self._box is not None and self._box.is_volatile(s)]
+            if vol:  # in the outbox's memory: acknowledged without the disk
+                done += self._box.ack_many(vol)
+                disk = [s for s in disk if s not in set(vol)]
             for s in mem:
                 row = self._mem.pop(s)
                 eid = row.event_id
@@ -337,7 +372,7 @@ class OutboxKeeper:
         """Retry the disk when due and settle the fault report; True when the fault state changed."""
         with self._lock:
             was = (self.fault.in_fault, self.lost, len(self.set_aside))
-            if self._box is None or self._mem or self._acked or self.fault.failing:
+            if self._box is None or self._holding() or self._acked or self.fault.failing:
                 self._retry()
             else:
                 try:
@@ -365,6 +400,8 @@ class OutboxKeeper:
             if self._mem or self._acked:
                 self.fault._retry_at = 0.0
                 self._retry()
+            for seq in [s for s, r in self._mem.items() if r.volatile]:
+                del self._mem[seq]  # cramp updates: lost at a stop by design, not counted
             if self._mem:
                 log.error("outbox %s: %d undelivered messages held in memory could not be written and are "
                           "lost at this stop", self.path, len(self._mem))

@@ -56,10 +56,11 @@ def test_sigterm_stops_cleanly_and_says_offline(broker, tmp_path, state_dir):
     sub.close()
 
 
-def test_sigkill_mid_episode_during_outage_loses_nothing(tmp_path, state_dir):
+def test_sigkill_mid_episode_during_outage_loses_no_durable_event(tmp_path, state_dir):
     """The broker goes away during a cramp, the service is killed; after both come back every
     event the service raised reaches the subscriber, in the order raised, and none twice except
-    one the broker had already forwarded when it went away.
+    one the broker had already forwarded when it went away; but for the cramp updates raised during
+    the outage: they were kept in memory only (docs/mqtt.md, "Outbox") and the kill lost them.
 
     The broker is stopped the moment the alert arrives, so the next event may be in flight: the
     broker forwards it, dies before its PUBACK reaches the service, and the service (which cannot
@@ -90,10 +91,14 @@ def test_sigkill_mid_episode_during_outage_loses_nothing(tmp_path, state_dir):
             if again.poll() is None:
                 again.kill()
         assert again.returncode == 0, err.decode()
-        first = [event_id for event_id, _ in raised]
+        # Updates the broker had not taken before the kill were volatile (never on disk): lost, by design.
+        lost = {event_id for event_id, kind in raised if kind == "cramp_update" and event_id not in before_outage}
+        assert lost, raised
+        first = [event_id for event_id, _ in raised if event_id not in lost]
         assert wait_until(lambda: {m.json()["event_id"] for m in sub.on("nightcramp/bed1/event")} >= set(first),
                           WAIT_S)
         got = [m.json()["event_id"] for m in sub.on("nightcramp/bed1/event")]
+        assert not lost & set(got)
         got_first = list(dict.fromkeys(g for g in got if g in set(first)))
         assert got_first == first  # every one, in the order raised
         repeated = [g for g in set(got) if got.count(g) > 1]

@@ -165,3 +165,84 @@ def test_a_new_outbox_has_small_pages_and_an_old_one_is_rebuilt_with_its_rows(tm
     assert [(r.event_id, r.message.payload) for r in ob.pending()] == [("kept", b"{}")]
     assert ob.put(msg(1), event_id="new") > ob.pending()[0].seq
     ob.close()
+
+
+# ---------------------------------------------------------------- volatile messages (cramp updates)
+
+
+def _file_rows(path) -> list[tuple]:
+    """The outbox table as another process would read it (sqlite3 directly, the WAL included)."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT seq, event_id FROM outbox ORDER BY seq").fetchall()
+    finally:
+        db.close()
+
+
+def _file_bytes(path) -> bytes:
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_a_volatile_update_is_queued_and_acknowledged_without_ever_a_row_in_the_file(state_dir):
+    with Outbox(state_dir) as ob:
+        start = ob.put(msg(0), event_id="start", priority=PRIORITY_KEEP)
+        update = Message("nightcramp/bed1/event", b'{"event_id":"upd-7f3a","type":"cramp_update"}', qos=1)
+        (seq,) = ob.put_many([update], event_id="upd-7f3a", priority=PRIORITY_DROPPABLE, volatile=True)
+        assert seq > start
+        assert [(r.seq, r.volatile) for r in ob.pending()] == [(start, False), (seq, True)]
+        assert ob.has_event("upd-7f3a") and len(ob) == 2
+        assert _file_rows(ob.path) == [(start, "start")]
+        assert ob.ack_many([seq]) == ["upd-7f3a"]
+        assert not ob.has_event("upd-7f3a") and [r.seq for r in ob.pending()] == [start]
+        ob.put(msg(1), event_id="end", priority=PRIORITY_KEEP)  # another commit after the update
+        assert [e for _, e in _file_rows(ob.path)] == ["start", "end"]
+        assert b"upd-7f3a" not in _file_bytes(ob.path)  # not in the file, the WAL or the shm, ever
+    assert b"upd-7f3a" not in _file_bytes(state_dir / FILENAME)
+
+
+def test_after_a_crash_the_durable_alert_is_resent_and_the_volatile_update_is_not(state_dir):
+    ob = Outbox(state_dir)
+    alert = ob.put(msg(0), event_id="alert", priority=PRIORITY_KEEP)
+    (update,) = ob.put_many([msg(1)], event_id="update", priority=PRIORITY_DROPPABLE, volatile=True)
+    del ob  # no close: as after a crash or a power cut
+    again = Outbox(state_dir / FILENAME)
+    assert [(r.seq, r.event_id) for r in again.pending()] == [(alert, "alert")]
+    # New seqs come after every seq given out before, the lost volatile one included.
+    (after_vol,) = again.put_many([msg(2)], event_id="update-2", volatile=True)
+    after = again.put(msg(3), event_id="end", priority=PRIORITY_KEEP)
+    assert update < after_vol < after
+    again.close()
+    third = Outbox(state_dir)
+    assert [r.event_id for r in third.pending()] == ["alert", "end"]
+    assert third.put(msg(4), event_id="x") > after_vol
+    third.close()
+
+
+def test_a_mixed_sequence_keeps_its_order_in_pending(state_dir):
+    with Outbox(state_dir) as ob:
+        order = []
+        for i, (eid, vol) in enumerate([("start", False), ("u1", True), ("prompt", False), ("u2", True),
+                                        ("u3", True), ("end", False)]):
+            order += ob.put_many([msg(i), msg(i, "nightcramp/bed1/episode")], event_id=eid, volatile=vol)
+        assert order == sorted(order) and len(set(order)) == len(order)
+        assert [r.seq for r in ob.pending()] == order
+        assert [r.event_id for r in ob.pending(limit=3, after_seq=order[1])] == ["u1", "u1", "prompt"]
+        ob.ack_many(order[:3])
+        assert [r.event_id for r in ob.pending(limit=2)] == ["u1", "prompt"]
+
+
+def test_the_bound_counts_volatile_events_and_drops_them_first(state_dir):
+    heard = []
+    with Outbox(state_dir, max_events=3) as ob:
+        ob.add_drop_listener(lambda d, total: heard.append((d.event_id, total)))
+        ob.put(msg(0), event_id="start", priority=PRIORITY_KEEP)
+        ob.put_many([msg(1), msg(2)], event_id="u1", priority=PRIORITY_DROPPABLE, volatile=True)
+        ob.put_many([msg(3), msg(4)], event_id="u2", priority=PRIORITY_DROPPABLE, volatile=True)
+        assert len(ob) == 5 and heard == []  # three events: at the bound
+        ob.put(msg(5), event_id="end", priority=PRIORITY_KEEP)  # a durable put over the bound: u1 goes
+        assert heard == [("u1", 2), ("u1", 2)]
+        ob.put_many([msg(6)], event_id="u3", priority=PRIORITY_DROPPABLE, volatile=True)  # a volatile put: u2
+        assert heard[2:] == [("u2", 4), ("u2", 4)]
+        assert [r.event_id for r in ob.pending()] == ["start", "end", "u3"]
+        assert [d.event_id for d in ob.dropped()] == ["u2", "u2", "u1", "u1"] and ob.dropped_total == 4
+        assert [e for _, e in _file_rows(ob.path)] == ["start", "end"]

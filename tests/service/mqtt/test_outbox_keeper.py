@@ -69,3 +69,33 @@ def test_a_damaged_outbox_found_in_mid_run_is_set_aside_and_its_rows_kept(tmp_pa
     pending = keeper.pending(limit=1000)
     assert pending[-1].event_id == "late" and len(pending) <= 41
     keeper.close()
+
+
+def test_a_failing_outbox_holds_durable_rows_as_before_and_volatile_ones_never_reach_a_file(tmp_path):
+    blocker = tmp_path / "state"
+    blocker.write_text("not a directory")  # the outbox cannot be opened at all
+    clock = ManualClock()
+    keeper = OutboxKeeper(blocker, clock=clock.monotonic)
+    start = keeper.put_many([Message("t/event", "start", 1)], event_id="start")
+    update = keeper.put_many([Message("t/event", "upd-91c2", 1)], event_id="upd-91c2", volatile=True)
+    upd2 = keeper.put_many([Message("t/event", "upd-2", 1)], event_id="upd-2", volatile=True)
+    assert start == [1] and update == [2] and upd2 == [3]
+    assert [r.seq for r in keeper.pending()] == [1, 2, 3]  # both kinds published, in order
+    assert keeper.status().status == "fault"
+    assert keeper.ack_many(update) == ["upd-91c2"]
+    blocker.unlink()
+    blocker.mkdir()
+    clock.advance(sf.RETRY_FIRST_S)
+    keeper.maintain()
+    assert keeper.status().held == 0  # the durable row is in the file now, the update in the outbox's memory
+    assert [(r.seq, r.volatile) for r in keeper.pending()] == [(1, False), (3, True)]
+    db = sqlite3.connect(blocker / "outbox.sqlite3")
+    assert db.execute("SELECT seq, event_id FROM outbox").fetchall() == [(1, "start")]
+    db.close()
+    assert keeper.put_many([Message("t/event", "end", 1)], event_id="end") == [4]
+    assert keeper.ack_many([3]) == ["upd-2"] and len(keeper) == 2
+    keeper.close()
+    assert all(b"upd-" not in p.read_bytes() for p in blocker.iterdir())
+    box = Outbox(blocker)
+    assert [r.event_id for r in box.pending()] == ["start", "end"]
+    box.close()
