@@ -434,11 +434,9 @@ class Core:
             if self.publisher is not None:
                 try:  # the outbox keeper holds what it cannot write; nothing here may stop the alert below
                     built = self.episodes.messages(stamped)
-                    if built.volatile:  # a cramp update: kept in the outbox's memory only
-                        self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time,
-                                            volatile=True)
-                    else:
-                        self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time)
+                    # a cramp update (volatile) is kept in the outbox's memory only
+                    self.publisher.send(stamped.event_id, built.outbox, built.priority, stamped.wall_time,
+                                        volatile=built.volatile)
                     self.publisher.set_retained(built.retained)
                 except Exception:
                     log.exception("could not hand %s to MQTT (the local alert goes on)", e.type)

@@ -201,24 +201,29 @@ def _writer_process(db: Path, start: datetime, spec: dict) -> subprocess.Popen:
     )
 
 
-def test_sigkill_mid_episode_loses_no_episode_and_the_night_continues(state_dir):
-    db = state_dir / "night.sqlite3"
-    # A 3-minute cramp starting at 00:30; the process is killed 2 minutes into it, at 00:32.
-    spec = {"minutes": 570, "cramps": [{"onset_s": 9000, "duration_s": 180}], "stop_after_min": 152}
-    proc = _writer_process(db, START, spec)
+def _kill_when_waiting(proc: subprocess.Popen, split: bool = False) -> list:
+    """Read the writer's lines up to its "waiting" (what it committed), then SIGKILL it: a power cut."""
     lines = []
     for line in proc.stdout:
-        lines.append(line.strip())
+        lines.append(line.split() if split else line.strip())
         if line.startswith("waiting"):
             break
     else:
         pytest.fail(f"writer ended early: {proc.wait()} {proc.stderr.read()}")
-    assert any(line.startswith("committed cramp_start") for line in lines)
-    assert not any(line.startswith("committed cramp_end") for line in lines)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
     proc.stderr.close()
+    return lines
+
+
+def test_sigkill_mid_episode_loses_no_episode_and_the_night_continues(state_dir):
+    db = state_dir / "night.sqlite3"
+    # A 3-minute cramp starting at 00:30; the process is killed 2 minutes into it, at 00:32.
+    spec = {"minutes": 570, "cramps": [{"onset_s": 9000, "duration_s": 180}], "stop_after_min": 152}
+    lines = _kill_when_waiting(_writer_process(db, START, spec))
+    assert any(line.startswith("committed cramp_start") for line in lines)
+    assert not any(line.startswith("committed cramp_end") for line in lines)
 
     # Nothing closed the store: what is on disk is what a power cut would leave.
     assert count(db, "episodes") == 1
@@ -427,17 +432,7 @@ def test_sigkill_right_after_an_acknowledgement_keeps_it_and_loses_at_most_the_l
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_EPISODE, str(db), START.isoformat()], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    lines = []
-    for line in proc.stdout:
-        lines.append(line.split())
-        if line.startswith("waiting"):
-            break
-    else:
-        pytest.fail(f"writer ended early: {proc.wait()} {proc.stderr.read()}")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+    lines = _kill_when_waiting(proc, split=True)
     acked_at = float(lines[0][1])  # 11 s before the alert + 8 updates of 15 s + 1 s
 
     # On disk, as a power cut would leave it: the alert, the prompt and every update up to the

@@ -8,11 +8,9 @@ as ``nightcramp log`` does.
 from __future__ import annotations
 
 import json
-import signal
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from service.config import Config
 from service.night.morning import UNRECORDED_EDGE
@@ -20,7 +18,7 @@ from service.night.outputs import build_morning_log
 from service.night.store import NightStore
 from service.pipeline.nightwindow import NightWindow
 from support.nightbuilder import Cramp, NightSpec, make
-from tests.service.night.test_store import _writer_process
+from tests.service.night.test_store import _kill_when_waiting, _writer_process
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = date(2026, 11, 24)
@@ -63,16 +61,7 @@ def test_a_clean_stop_at_2310_with_no_restart_leaves_the_rest_of_the_night_unrec
 
 def test_a_sigkill_at_2310_with_no_restart_leaves_the_rest_of_the_night_unrecorded(state_dir):
     db = state_dir / "night.sqlite3"
-    proc = _writer_process(db, START, {"minutes": 570, "stop_after_min": 70})
-    for line in proc.stdout:
-        if line.startswith("waiting"):
-            break
-    else:
-        pytest.fail(f"writer ended early: {proc.wait()} {proc.stderr.read()}")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+    _kill_when_waiting(_writer_process(db, START, {"minutes": 570, "stop_after_min": 70}))
 
     mlog = _read_back(db)
     ((lo, hi),) = _edge(mlog)
