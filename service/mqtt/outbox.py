@@ -417,15 +417,18 @@ class Outbox:
         if not seqs:
             return []
         with self._lock:
-            done: list[str] = []
+            done: list[tuple[int, str]] = []  # (a seq of the event, event id): sorted into publish order at the end
             vol = [self._volatile.pop(s) for s in dict.fromkeys(seqs) if s in self._volatile]
             if vol:  # memory only: nothing to delete from the file
                 left = {r.event_id for r in self._volatile.values()}
-                done += [eid for eid in dict.fromkeys(r.event_id for r in vol)
-                         if eid is not None and eid not in left]
+                first: dict[str, int] = {}
+                for r in vol:
+                    if r.event_id is not None and r.event_id not in left:
+                        first.setdefault(r.event_id, r.seq)
+                done += [(seq, eid) for eid, seq in first.items()]
                 seqs = [s for s in seqs if s not in {r.seq for r in vol}]
                 if not seqs:
-                    return done
+                    return [eid for _, eid in sorted(done)]
             try:
                 new = [s for s in dict.fromkeys(seqs) if s not in self._acked]
                 if new:
@@ -435,17 +438,21 @@ class Outbox:
                     now = self._clock()
                     for seq, _ in rows:
                         self._acked[seq] = now
-                    for eid in dict.fromkeys(eid for _, eid in rows if eid is not None):
+                    firsts: dict[str, int] = {}
+                    for seq, eid in rows:
+                        if eid is not None:
+                            firsts.setdefault(eid, seq)
+                    for eid, seq in firsts.items():
                         left = self._db.execute("SELECT seq FROM outbox WHERE event_id = ?", (eid,)).fetchall()
                         if all(r[0] in self._acked for r in left):
-                            done.append(eid)
+                            done.append((seq, eid))
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the outbox {self.path}: {exc}") from None
             try:
                 self.flush_acks()
             except StoreError as exc:  # they are out of the queue; deleted with the next commit that works
                 log.debug("deleting acknowledged rows: %s", exc)
-        return done
+        return [eid for _, eid in sorted(done)]
 
     def flush_acks(self, force: bool = False) -> int:
         """Delete the acknowledged rows from the file when the oldest waited :data:`ACK_DELAY_S` (or ``force``);

@@ -231,6 +231,16 @@ def test_a_mixed_sequence_keeps_its_order_in_pending(state_dir):
         assert [r.event_id for r in ob.pending(limit=2)] == ["u1", "prompt"]
 
 
+def test_acknowledging_a_mixed_burst_names_the_delivered_events_in_publish_order(state_dir):
+    """PUBACKs of durable and volatile rows come in one burst: the delivered events are still in the order raised."""
+    with Outbox(state_dir) as ob:
+        order, ids = [], ["start", "u1", "prompt", "u2", "end"]
+        for eid in ids:
+            order += ob.put_many([msg(0)], event_id=eid, volatile=eid.startswith("u"))
+        assert ob.ack_many(order) == ids
+        assert ob.ack_many(order) == []  # acknowledged twice: nothing new
+
+
 def test_the_bound_counts_volatile_events_and_drops_them_first(state_dir):
     heard = []
     with Outbox(state_dir, max_events=3) as ob:
